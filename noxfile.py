@@ -1,0 +1,141 @@
+"""Development sessions: tests, one isolated run per distribution, lint, types, benchmarks.
+
+    nox -s tests            every distribution in one venv, every test
+    nox -s dist-<folder>    one distribution from its built wheel, alone, its own tests
+    nox -s lint typecheck   ruff and mypy --strict across the namespace
+    nox -s demo             the platform on the embedded default
+    nox -s bench -- pg      benchmarks (all when no name is given)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+ROOT = Path(__file__).parent
+DIST_PARENTS = ("packages", "stores", "runners", "routers", "sources", "observability")
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "pytest-timeout>=2.3",
+    "httpx>=0.27",
+    "hypothesis>=6.100",
+]
+PASSENV_NOTE = "MASTRA_ADMIN_TEST_DATABASE_URL and MASTRA_ADMIN_TEST_CLICKHOUSE_URL pass through"
+
+
+def _distributions() -> dict[str, Path]:
+    """Every distribution folder in the tree, keyed by distribution name."""
+    found: dict[str, Path] = {}
+    for parent in DIST_PARENTS:
+        for pyproject in sorted((ROOT / parent).glob("*/pyproject.toml")):
+            name = tomllib.loads(pyproject.read_text())["project"]["name"]
+            found[name] = pyproject.parent
+    return found
+
+
+def _local_deps(folder: Path, dists: dict[str, Path]) -> list[str]:
+    """The distributions of this tree that ``folder`` depends on (transitively)."""
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    wanted: list[str] = []
+    for requirement in project.get("dependencies", []):
+        name = requirement.split(";")[0]
+        for sep in "<>=!~[ ":
+            name = name.split(sep)[0]
+        if name in dists and name not in wanted:
+            wanted.append(name)
+            wanted += [d for d in _local_deps(dists[name], dists) if d not in wanted]
+    return wanted
+
+
+def _test_paths() -> list[str]:
+    paths = [str(p / "tests") for p in _distributions().values() if (p / "tests").is_dir()]
+    if (ROOT / "tests").is_dir():
+        paths.append("tests")
+    return paths
+
+
+def _extra_test_deps() -> list[str]:
+    """Test-only requirements declared by distributions (``[dependency-groups] test``)."""
+    extra: list[str] = []
+    for folder in _distributions().values():
+        groups = tomllib.loads((folder / "pyproject.toml").read_text()).get("dependency-groups", {})
+        extra += [d for d in groups.get("test", []) if isinstance(d, str)]
+    return sorted(set(extra))
+
+
+def _install_all_editable(session: nox.Session) -> None:
+    args: list[str] = []
+    for folder in _distributions().values():
+        args += ["-e", str(folder)]
+    session.install(*args, *TEST_DEPS, *_extra_test_deps())
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Every distribution installed together; every test in the tree."""
+    _install_all_editable(session)
+    env = {k: v for k, v in os.environ.items() if k.startswith("MASTRA_ADMIN_TEST_")}
+    session.run("pytest", *_test_paths(), *session.posargs, env=env)
+
+
+def _dist_session(folder: Path) -> None:
+    dist_name = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"]
+
+    @nox.session(name=f"dist-{folder.parent.name}-{folder.name}", python="3.11")
+    def _session(session: nox.Session) -> None:
+        dists = _distributions()
+        wheel_dir = Path(session.create_tmp()) / "wheels"
+        wheel_dir.mkdir(exist_ok=True)
+        for name in [dist_name, *_local_deps(folder, dists)]:
+            session.run(
+                "uv", "build", "--wheel", "--out-dir", str(wheel_dir), str(dists[name]),
+                external=True,
+            )
+        session.install("--find-links", str(wheel_dir), dist_name, *TEST_DEPS, *_extra_test_deps())
+        if (folder / "tests").is_dir():
+            session.run("pytest", str(folder / "tests"), *session.posargs)
+
+    _session.__doc__ = f"{dist_name} alone, from its wheel, with its own tests."
+
+
+for _folder in _distributions().values():
+    _dist_session(_folder)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict across the whole mastra_admin namespace."""
+    _install_all_editable(session)
+    session.install("mypy>=1.11", "types-psutil")
+    sources = [str(p / "src") for p in _distributions().values() if (p / "src").is_dir()]
+    session.run("mypy", *sources)
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Run the platform on the embedded default (PostgreSQL and ClickHouse in-process)."""
+    _install_all_editable(session)
+    session.run("mastra-admin", "serve", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks; ``nox -s bench -- pg`` runs one. Prints figures and ratios."""
+    _install_all_editable(session)
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,119 @@
+"""The runner interface: build a project and run it as a server.
+
+``MastraAdmin``'s build orchestrator drives a runner through ``build``, ``start``,
+``stop``; it decides *what* to run and records state, the runner decides *how*.
+Every adapter runs ``mastra_admin.core.testing.RunnerConformance``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mastra_admin.core.models import Build, Deployment, Project, RunningServer
+from mastra_admin.core.source import ProjectSource
+
+__all__ = [
+    "BuildArtifact",
+    "BuildContext",
+    "LogSink",
+    "ProjectRunner",
+    "ServerStats",
+]
+
+LogSink = Callable[[str], Awaitable[None]]
+"""Receives one output line at a time (no trailing newline). The core's sink masks
+secret values, writes the build log and feeds live subscribers."""
+
+
+class BuildContext(BaseModel):
+    """Everything a runner needs to build and start one build of a deployment.
+
+    ``env`` is the deployed server's environment as the core computes it (DESIGN §6):
+    the project's env vars (decrypted, overrides applied), ``MASTRA_PROJECT_ID``,
+    ``MASTRA_DEPLOYMENT_ID``, the collector variables and ``MASTRA_TELEMETRY_DISABLED``.
+    The runner adds ``PORT``, the observability dirs and its short allow-list, and
+    nothing else. ``secrets`` are values that must never appear in a log.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    build: Build
+    deployment: Deployment
+    project: Project
+    source: ProjectSource
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+
+
+class BuildArtifact(BaseModel):
+    """What a successful build left behind, enough to start it again later."""
+
+    build_id: str
+    path: str
+    created_at: datetime
+
+
+class ServerStats(BaseModel):
+    alive: bool
+    healthy: bool
+    memory_usage_mb: float | None = None
+    cpu_percent: float | None = None
+
+
+class ProjectRunner(ABC):
+    type: ClassVar[str]
+
+    @abstractmethod
+    async def build(self, ctx: BuildContext, log: LogSink) -> BuildArtifact:
+        """Materialise the source into the build's own directory, install
+        dependencies and build. Every step has a timeout.
+
+        Raises ``BuildFailed`` (``step`` = copy, install or build) with a message that
+        says what failed. If the calling task is cancelled, kills the whole process
+        tree of the running step before re-raising ``CancelledError``.
+        """
+
+    @abstractmethod
+    async def start(self, ctx: BuildContext, artifact: BuildArtifact, log: LogSink) -> RunningServer:
+        """Start the built server on a free port and wait until it is healthy.
+
+        Returns an unsaved ``RunningServer`` (healthy, with pid, process start time,
+        host and port). Raises ``BuildFailed`` (``step`` = start or health) after
+        stopping whatever it started; cancellation likewise leaves nothing behind.
+        """
+
+    @abstractmethod
+    async def stop(self, server: RunningServer, *, grace_s: float = 10.0) -> None:
+        """Stop the server and everything it spawned (SIGTERM, then SIGKILL after
+        ``grace_s``) and release its port. Stopping a stopped server is a no-op."""
+
+    @abstractmethod
+    async def is_alive(self, server: RunningServer) -> bool:
+        """Whether this exact server still runs (same pid *and* same process start
+        time, so that a reused pid is not mistaken for it)."""
+
+    @abstractmethod
+    async def stats(self, server: RunningServer) -> ServerStats:
+        """Liveness, health check result, memory and CPU now."""
+
+    @abstractmethod
+    async def attach(self, server: RunningServer) -> bool:
+        """Adopt a server started by an earlier process of the admin (recovery):
+        ``True`` if it is alive and now supervised, ``False`` if it is gone."""
+
+    @abstractmethod
+    async def has_artifact(self, build_id: str) -> BuildArtifact | None:
+        """The kept output of an earlier build, if still on disk."""
+
+    @abstractmethod
+    async def prune_artifacts(self, keep: Sequence[str]) -> list[str]:
+        """Delete kept build outputs of every build not in ``keep`` that no running
+        server uses; return the build ids removed."""
+
+    async def close(self) -> None:
+        """Stop supervising; servers keep running (they are re-attached on start)."""
