@@ -179,7 +179,7 @@ class UserStore(ABC):
     async def delete(self, user_id: str) -> bool: ...
 
     @abstractmethod
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[User]:
+    async def list_all(self, *, limit: int = 100, offset: int = 0) -> list[User]:
         """Oldest first."""
 
     @abstractmethod
@@ -227,7 +227,7 @@ class TeamStore(ABC):
         """Deletes members, invites, installations, projects and below with it."""
 
     @abstractmethod
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[Team]:
+    async def list_all(self, *, limit: int = 100, offset: int = 0) -> list[Team]:
         """Ordered by name."""
 
     @abstractmethod
