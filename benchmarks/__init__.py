@@ -1,0 +1,1 @@
+"""Benchmarks run by ``nox -s bench [-- NAME ...]``; each module has ``run() -> list[Figure]``."""
