@@ -115,5 +115,11 @@ class ProjectRunner(ABC):
         """Delete kept build outputs of every build not in ``keep`` that no running
         server uses; return the build ids removed."""
 
+    def artifact_roots(self) -> list[str]:
+        """Local folders holding one sub-folder per build, each with the build's
+        ``observability/`` dir (spans, logs, runtime output) for the ingestion worker.
+        Runners whose servers do not write on this machine return ``[]``."""
+        return []
+
     async def close(self) -> None:
         """Stop supervising; servers keep running (they are re-attached on start)."""
