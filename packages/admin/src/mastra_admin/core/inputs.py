@@ -37,6 +37,7 @@ __all__ = [
     "BranchName",
     "CreateApiToken",
     "CreateDeployment",
+    "CreateInstallation",
     "CreateProject",
     "CreateRole",
     "CreateTeam",
@@ -251,3 +252,14 @@ class AssignRole(Input):
     user_id: str
     resource_type: ResourceType
     resource_id: str
+
+
+class CreateInstallation(Input):
+    """An external integration installed for a team (a GitHub App installation, say)."""
+
+    provider: str = Field(min_length=1, max_length=50)
+    installation_id: str = Field(min_length=1, max_length=255)
+    account_name: str | None = Field(default=None, max_length=255)
+    account_type: str | None = Field(default=None, max_length=50)
+    permissions: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)

@@ -302,14 +302,19 @@ class Authorizer:
         permission: str,
         team_id: str,
         project_id: str | None = None,
+        *,
+        hidden: NotFound | None = None,
     ) -> Access:
         """Return the user's access if it includes ``permission``.
 
-        ``NotFound`` when the user may not know the team (or project) exists,
-        ``PermissionDenied`` when they may see it but not do this.
+        ``NotFound`` when the user may not know the team (or project) exists (``hidden``
+        when given, so that the error names what the caller asked for, a deployment
+        say), ``PermissionDenied`` when they may see it but not do this.
         """
         access = await self.access(user_id, team_id, project_id)
         if not access.visible:
+            if hidden is not None:
+                raise hidden
             if project_id is not None:
                 raise NotFound("project not found", details={"project_id": project_id})
             raise NotFound("team not found", details={"team_id": team_id})
