@@ -1,21 +1,62 @@
 """Settings of a MastraAdmin installation (pydantic-settings).
 
-Sources, strongest first: ``MASTRA_ADMIN_*`` environment variables (nested with
-``__``), the specification's variable names (``ADMIN_PORT`` ...), the TOML file named
-by ``MASTRA_ADMIN_CONFIG`` (default ``mastra-admin.toml`` when present), defaults.
+Sources, strongest first: explicit overrides, ``MASTRA_ADMIN_*`` environment
+variables (nested with ``__``), the specification's variable names (``ADMIN_PORT`` ...),
+the TOML file named by ``MASTRA_ADMIN_CONFIG`` (default ``mastra-admin.toml`` when
+present), defaults. ``load_settings`` reads all of them; constructing
+``MastraAdminSettings`` directly reads arguments and the environment only.
 Each provider kind has a section: ``provider`` picks the implementation by name and
 every other key belongs to that provider's own settings model.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
-__all__ = ["BuildSettings", "MastraAdminSettings", "ProviderSection"]
+from mastra_admin.core.errors import InvalidInput
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CONFIG_FILE",
+    "BuildSettings",
+    "MastraAdminSettings",
+    "ProviderSection",
+    "describe_validation_error",
+    "load_settings",
+]
+
+CONFIG_ENV_VAR = "MASTRA_ADMIN_CONFIG"
+"""Names the TOML settings file."""
+
+DEFAULT_CONFIG_FILE = Path("mastra-admin.toml")
+"""Read from the working directory when present and no other file is named."""
+
+# The TOML layer of the ``load_settings`` call in progress (sources are built by a
+# classmethod, so this is how the file reaches them).
+_TOML_LAYER: ContextVar[dict[str, Any] | None] = ContextVar("mastra_admin_toml", default=None)
 
 
 class ProviderSection(BaseModel):
@@ -71,8 +112,12 @@ class MastraAdminSettings(BaseSettings):
         description="URL at which deployed servers reach the admin (collector). "
         "Default: http://{host}:{port}.",
     )
-    base_domain: str = Field(default="localhost", description="Domain below which servers are routed.")
-    licence_key: str | None = Field(default=None, description="Signed licence key; none = community.")
+    base_domain: str = Field(
+        default="localhost", description="Domain below which servers are routed."
+    )
+    licence_key: str | None = Field(
+        default=None, description="Signed licence key; none = community."
+    )
     licence_public_key: str | None = Field(
         default=None, description="Base64 Ed25519 public key that licence keys are checked with."
     )
@@ -93,6 +138,165 @@ class MastraAdminSettings(BaseSettings):
     email: ProviderSection = _section("console")
     billing: ProviderSection = _section("none")
 
+    _config_file: Path | None = PrivateAttr(default=None)
+    _explicit_keys: dict[str, frozenset[str]] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        toml = _TOML_LAYER.get()
+        if toml:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=toml))
+        return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_provider_names(cls, data: Any) -> Any:
+        """A section that sets provider keys but not ``provider`` keeps the default
+        provider (``MASTRA_ADMIN_STORAGE__URL`` alone still means storage ``pg``)."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for kind in provider_section_names():
+            value = filled.get(kind)
+            if isinstance(value, dict) and "provider" not in value:
+                default = cls.model_fields[kind].get_default(call_default_factory=True)
+                filled[kind] = {"provider": default.provider, **value}
+        return filled
+
     @property
     def admin_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from, if any."""
+        return self._config_file
+
+    def section(self, kind: str) -> ProviderSection:
+        """The provider section of ``kind`` (``storage``, ``runner`` ...)."""
+        value = getattr(self, kind, None)
+        if not isinstance(value, ProviderSection):
+            raise InvalidInput(f"no provider section named {kind!r}", details={"kind": kind})
+        return value
+
+    def explicit_section_keys(self, kind: str) -> frozenset[str] | None:
+        """Keys of a provider section set by an override or a ``MASTRA_ADMIN_*``
+        variable: these beat the specification's variable names (``DATABASE_URL``),
+        which in turn beat the TOML file. ``None`` when the settings were not made
+        by ``load_settings`` (then every key present counts as explicit)."""
+        if self._explicit_keys is None:
+            return None
+        return self._explicit_keys.get(kind, frozenset())
+
+
+def provider_section_names() -> list[str]:
+    """The fields of ``MastraAdminSettings`` that are provider sections, in order."""
+    return [
+        name
+        for name, info in MastraAdminSettings.model_fields.items()
+        if info.annotation is ProviderSection
+    ]
+
+
+def describe_validation_error(
+    exc: ValidationError, prefix: str = ""
+) -> tuple[str, list[dict[str, str]]]:
+    """``"port: Input should be ...; builds.workers: ..."`` and the same as a list of
+    ``{"field", "message"}``. Input values are left out: they may be secrets."""
+    errors = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(root)")
+        errors.append({"field": name, "message": error["msg"]})
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
+
+
+def _config_path(config_file: Path | str | None) -> Path | None:
+    if config_file is not None:
+        path = Path(config_file)
+    elif os.environ.get(CONFIG_ENV_VAR):
+        path = Path(os.environ[CONFIG_ENV_VAR])
+    else:
+        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    if not path.is_file():
+        raise InvalidInput(
+            f"settings file {str(path)!r} does not exist", details={"config_file": str(path)}
+        )
+    return path
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(
+            f"cannot read settings file {str(path)!r}: {exc}", details={"config_file": str(path)}
+        ) from exc
+    known: set[str] = set()
+    for name, info in MastraAdminSettings.model_fields.items():
+        known.add(name)
+        if isinstance(info.validation_alias, AliasChoices):
+            known.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidInput(
+                f"settings file {str(path)!r}: unknown setting {key!r}{hint}",
+                details={"config_file": str(path), "field": key},
+            )
+    return data
+
+
+def _explicit_section_keys(overrides: dict[str, Any]) -> dict[str, frozenset[str]]:
+    env = EnvSettingsSource(MastraAdminSettings)()
+    explicit: dict[str, frozenset[str]] = {}
+    for kind in provider_section_names():
+        keys: set[str] = set()
+        for layer in (env.get(kind), overrides.get(kind)):
+            if isinstance(layer, dict):
+                keys.update(layer)
+            elif isinstance(layer, ProviderSection):
+                keys.update(layer.model_fields_set)
+                keys.update(layer.provider_settings())
+        explicit[kind] = frozenset(keys)
+    return explicit
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> MastraAdminSettings:
+    """Read the settings of this installation.
+
+    Strongest first: ``overrides`` (field names, sections as dicts), ``MASTRA_ADMIN_*``
+    variables (``MASTRA_ADMIN_STORAGE__URL``), the specification's variable names
+    (``ADMIN_PORT`` here; ``DATABASE_URL`` and the like are declared by the provider
+    that uses them and applied by the composition root), the TOML file
+    (``config_file``, else ``$MASTRA_ADMIN_CONFIG``, else ``./mastra-admin.toml``
+    when present), defaults.
+
+    :raises InvalidInput: the file is missing or malformed, or a value is invalid;
+        the message names the setting.
+    """
+    path = _config_path(config_file)
+    toml = _read_toml(path) if path is not None else {}
+    token = _TOML_LAYER.set(toml)
+    try:
+        settings = MastraAdminSettings(**overrides)
+        explicit = _explicit_section_keys(overrides)
+    except ValidationError as exc:
+        message, errors = describe_validation_error(exc)
+        raise InvalidInput(f"invalid settings: {message}", details={"errors": errors}) from exc
+    except SettingsError as exc:
+        raise InvalidInput(f"invalid settings: {exc}") from exc
+    finally:
+        _TOML_LAYER.reset(token)
+    settings._config_file = path
+    settings._explicit_keys = explicit
+    return settings
