@@ -1101,7 +1101,7 @@ class MastraAdmin:
         await self._team_for(actor_id, team_id, "project:create")
         self.licence.check_limit("max_projects", await self.storage.projects.count())
         source = await self.require_source().get_project(data.source_id)
-        if source.type != data.source_type:
+        if "source_type" in data.model_fields_set and source.type != data.source_type:
             raise InvalidInput(
                 f"the project source is of type {source.type!r}, not {data.source_type!r}",
                 details={"field": "source_type"},
