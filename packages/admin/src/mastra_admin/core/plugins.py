@@ -314,7 +314,8 @@ class PluginManager:
             registered = self._pm.register(plugin, name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(
-                f"plugin {label!r} ({origin.describe()}) is invalid: {exc}",
+                f"plugin {label!r} ({origin.describe()}) is invalid: "
+                + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
                 details={"plugin": label, "distribution": distribution},
             ) from exc
         except ValueError as exc:  # the same object registered twice
