@@ -1,0 +1,237 @@
+"""The one seam between the stores and psycopg: queries on pooled connections, rows
+as dicts, and PostgreSQL errors turned into the core's errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn
+
+import psycopg
+import structlog
+from psycopg import errors as pg_errors
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, NotFound, Unavailable
+
+__all__ = ["Database", "Row", "is_uuid", "translate_error"]
+
+_log = structlog.get_logger("mastra_admin.stores.pg")
+
+Row = dict[str, Any]
+Params = Sequence[Any] | dict[str, Any] | None
+
+
+def is_uuid(value: object) -> bool:
+    """Whether ``value`` is text PostgreSQL accepts as a uuid (ids are uuid columns)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_dict_row(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[Row]:
+    """Rows as dicts, with uuid values as the text the models use."""
+    description = cursor.description
+    if description is None:
+        return lambda values: {}
+    names = [column.name for column in description]
+    uuid_type = uuid.UUID
+
+    def make_row(values: Sequence[Any]) -> Row:
+        return {
+            name: (str(value) if type(value) is uuid_type else value)
+            for name, value in zip(names, values, strict=True)
+        }
+
+    return make_row
+
+
+# Constraint name -> the field a conflict or a missing parent names.
+_CONSTRAINT_FIELDS: dict[str, str] = {
+    "admin_users_email_key": "email",
+    "admin_users_external_id_key": "external_id",
+    "admin_user_tokens_token_hash_key": "token_hash",
+    "admin_user_tokens_user_id_fkey": "user_id",
+    "admin_teams_slug_key": "slug",
+    "admin_team_members_team_user_key": "user_id",
+    "admin_team_members_team_id_fkey": "team_id",
+    "admin_team_members_user_id_fkey": "user_id",
+    "admin_team_invites_token_hash_key": "token_hash",
+    "admin_team_invites_team_id_fkey": "team_id",
+    "admin_team_installations_installation_key": "installation_id",
+    "admin_team_installations_team_id_fkey": "team_id",
+    "admin_projects_team_slug_key": "slug",
+    "admin_projects_team_id_fkey": "team_id",
+    "admin_project_env_vars_key_key": "key",
+    "admin_project_env_vars_project_id_fkey": "project_id",
+    "admin_project_api_tokens_token_hash_key": "token_hash",
+    "admin_project_api_tokens_project_id_fkey": "project_id",
+    "admin_deployments_branch_key": "branch",
+    "admin_deployments_project_id_fkey": "project_id",
+    "admin_builds_deployment_id_fkey": "deployment_id",
+    "admin_running_servers_deployment_id_fkey": "deployment_id",
+    "admin_running_servers_build_id_fkey": "build_id",
+    "admin_routes_subdomain_key": "subdomain",
+    "admin_routes_deployment_key": "deployment_id",
+    "admin_routes_deployment_id_fkey": "deployment_id",
+    "admin_routes_project_id_fkey": "project_id",
+    "admin_roles_name_key": "name",
+    "admin_roles_team_id_fkey": "team_id",
+    "admin_role_assignments_key": "role_id",
+    "admin_role_assignments_role_id_fkey": "role_id",
+    "admin_role_assignments_user_id_fkey": "user_id",
+}
+
+_PARENTS = {
+    "user_id": "user",
+    "team_id": "team",
+    "project_id": "project",
+    "deployment_id": "deployment",
+    "build_id": "build",
+    "role_id": "role",
+}
+
+
+def _field_of(constraint: str | None) -> str:
+    if constraint is None:
+        return "unknown"
+    if constraint in _CONSTRAINT_FIELDS:
+        return _CONSTRAINT_FIELDS[constraint]
+    if constraint.endswith("_pkey"):
+        return "id"
+    return constraint
+
+
+def translate_error(exc: BaseException) -> MastraAdminError:
+    """The core error for a psycopg (or pool) error."""
+    if isinstance(exc, MastraAdminError):
+        return exc
+    if isinstance(exc, pg_errors.UniqueViolation):
+        field = _field_of(exc.diag.constraint_name)
+        table = (exc.diag.table_name or "").removeprefix("admin_").rstrip("s").replace("_", " ")
+        return Conflict(
+            f"a {table or 'record'} with this {field} already exists", details={"field": field}
+        )
+    if isinstance(exc, pg_errors.ForeignKeyViolation):
+        field = _field_of(exc.diag.constraint_name)
+        parent = _PARENTS.get(field, field)
+        return NotFound(f"{parent} not found", details={"field": field})
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return Unavailable(f"no database connection available: {exc}")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return Unavailable(f"the database is unavailable: {_first_line(exc)}")
+    if isinstance(
+        exc,
+        pg_errors.DataError | pg_errors.CheckViolation | pg_errors.NotNullViolation,
+    ):
+        return InvalidInput(f"the database refused the value: {_first_line(exc)}")
+    return MastraAdminError(f"database error: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _raise(exc: BaseException) -> NoReturn:
+    error = translate_error(exc)
+    if isinstance(error, Unavailable):
+        _log.warning("pg.unavailable", error=error.message)
+    raise error from exc
+
+
+class Database:
+    """Queries against one schema through one pool.
+
+    Every query text may contain ``{schema}``, replaced once by the quoted,
+    validated schema name (``Database.sql``). Each call runs on its own pooled
+    connection; ``transaction()`` gives one connection for several statements.
+    ``pool`` is ``None`` until the storage is initialised (then ``Unavailable``).
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any] | None, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
+        self._quoted = f'"{schema}"'
+        self._cache: dict[str, str] = {}
+
+    def sql(self, text: str) -> str:
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = text.replace("{schema}", self._quoted)
+            self._cache[text] = cached
+        return cached
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        pool = self.pool
+        if pool is None:
+            raise Unavailable(
+                "the PostgreSQL storage is not initialised: call await storage.init()"
+            )
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+            _raise(exc)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self.connection() as conn, conn.transaction():
+            yield Transaction(self, conn)
+
+    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+        async with self.connection() as conn:
+            return await Transaction(self, conn).fetch_one(query, params)
+
+    async def fetch_required(self, query: str, params: Params = None) -> Row:
+        """A statement that always returns a row (``INSERT ... RETURNING``)."""
+        row = await self.fetch_one(query, params)
+        if row is None:
+            raise MastraAdminError("the database returned no row")
+        return row
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+        async with self.connection() as conn:
+            return await Transaction(self, conn).fetch_all(query, params)
+
+    async def fetch_value(self, query: str, params: Params = None) -> Any:
+        row = await self.fetch_one(query, params)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        """Run a statement; return the number of rows it touched."""
+        async with self.connection() as conn:
+            return await Transaction(self, conn).execute(query, params)
+
+
+class Transaction:
+    """Statements on one connection (inside ``Database.transaction`` they commit together)."""
+
+    def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._db = db
+        self.conn = conn
+
+    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+        async with self.conn.cursor(row_factory=_text_dict_row) as cur:
+            await cur.execute(self._db.sql(query), params)
+            return await cur.fetchone()
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+        async with self.conn.cursor(row_factory=_text_dict_row) as cur:
+            await cur.execute(self._db.sql(query), params)
+            return await cur.fetchall()
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        async with self.conn.cursor() as cur:
+            await cur.execute(self._db.sql(query), params)
+            return cur.rowcount
+
+
+RowDecoder = Callable[[Row], Any]

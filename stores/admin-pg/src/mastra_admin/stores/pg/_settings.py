@@ -1,0 +1,138 @@
+"""Settings of the PostgreSQL storage: where the server is, the schema, the pool, and
+the embedded server used when no server is named."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from psycopg.conninfo import make_conninfo
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from mastra_admin.core.errors import InvalidInput
+
+__all__ = ["EmbeddedSettings", "PgSettings", "validate_identifier"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def validate_identifier(value: str, what: str = "schema") -> str:
+    """Return ``value`` when it is a plain SQL identifier; ``InvalidInput`` otherwise.
+
+    Plain means letters, digits and underscores, not starting with a digit, at most
+    63 characters (PostgreSQL's limit) and not starting with ``pg_`` (reserved).
+    The adapter interpolates the schema name into SQL, so nothing else is let in.
+    """
+    if (
+        not isinstance(value, str)
+        or _IDENTIFIER.fullmatch(value) is None
+        or len(value) > 63
+        or value.lower().startswith("pg_")
+    ):
+        raise InvalidInput(
+            f"{what} name {value!r} is not a plain SQL identifier: use letters, digits "
+            "and underscores, start with a letter or underscore, at most 63 characters, "
+            "not starting with 'pg_'",
+            details={"field": what},
+        )
+    return value
+
+
+class EmbeddedSettings(BaseModel):
+    """The embedded PostgreSQL server, started when neither ``url`` nor ``host`` is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path | None = Field(
+        default=None,
+        description="PostgreSQL data dir. Default: {data_dir}/postgres of the installation.",
+    )
+    database: str = Field(default="mastra_admin", description="Database created in it.")
+    system_user: str = Field(
+        default="mastra-admin-pg",
+        description="Unprivileged user the server runs as when MastraAdmin runs as root "
+        "(PostgreSQL refuses root); created when missing.",
+    )
+    server_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra server settings (postgres -c name=value), e.g. shared_buffers.",
+    )
+    start_timeout_s: float = Field(default=60.0, gt=0, description="Start-up deadline.")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        return validate_identifier(value, "database")
+
+
+class PgSettings(BaseModel):
+    """Where the admin database is and how it is used.
+
+    A URL (``url``, also read from ``DATABASE_URL``) or its parts (``host``, ``port``,
+    ``dbname``, ``user``, ``password``, ``sslmode``); with neither, the embedded server.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="libpq connection URL, e.g. postgresql://user:pw@host:5432/db.",
+        json_schema_extra={"env": ["DATABASE_URL"]},
+    )
+    host: str | None = Field(default=None, description="Server host (or Unix socket dir).")
+    port: int = Field(default=5432, ge=1, le=65535, description="Server port.")
+    dbname: str | None = Field(default=None, description="Database name.")
+    user: str | None = Field(default=None, description="User name.")
+    password: SecretStr | None = Field(default=None, description="Password.")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(default=None, description="libpq sslmode.")
+    )
+    schema_name: str = Field(
+        default="mastra_admin",
+        validation_alias=AliasChoices("schema", "schema_name"),
+        description="Schema the admin tables live in (a plain SQL identifier).",
+    )
+    pool_min_size: int = Field(default=1, ge=0, description="Connections kept open.")
+    pool_max_size: int = Field(default=10, ge=1, description="Most connections at once.")
+    pool_timeout_s: float = Field(
+        default=10.0, gt=0, description="Wait for a free connection before Unavailable."
+    )
+    connect_timeout_s: int = Field(default=10, ge=1, description="libpq connect_timeout.")
+    check_connections: bool = Field(
+        default=True,
+        description="Check a pooled connection before handing it out, so that the first "
+        "query after a server restart does not fail.",
+    )
+    application_name: str = Field(default="mastra-admin", description="Shown in pg_stat_activity.")
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema(cls, value: str) -> str:
+        return validate_identifier(value, "schema")
+
+    @property
+    def uses_embedded(self) -> bool:
+        return self.url is None and self.host is None
+
+    def conninfo(self) -> str:
+        """The libpq connection string for ``url`` or the parts (not for embedded)."""
+        extra: dict[str, Any] = {
+            "application_name": self.application_name,
+            "connect_timeout": self.connect_timeout_s,
+        }
+        if self.url is not None:
+            return make_conninfo(self.url.get_secret_value(), **extra)
+        if self.host is None:
+            raise InvalidInput("no PostgreSQL server configured (set url or host)")
+        parts: dict[str, Any] = {"host": self.host, "port": self.port, **extra}
+        if self.dbname:
+            parts["dbname"] = self.dbname
+        if self.user:
+            parts["user"] = self.user
+        if self.password is not None:
+            parts["password"] = self.password.get_secret_value()
+        if self.sslmode:
+            parts["sslmode"] = self.sslmode
+        return make_conninfo("", **parts)

@@ -1,0 +1,177 @@
+"""``PgAdminStorage``: the admin storage on PostgreSQL, its pool, its schema and,
+when no server is named, the embedded server it starts and stops."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from mastra_admin.core.errors import InvalidInput, Unavailable
+from mastra_admin.core.storage import AdminStorage
+
+from ._builds import PgBuildStore
+from ._db import Database, translate_error
+from ._deployments import PgDeploymentStore
+from ._embedded import EmbeddedPostgres
+from ._migrations import MigrationStatus, migrate
+from ._projects import PgProjectStore
+from ._rbac import PgRbacStore
+from ._routes import PgRouteStore
+from ._servers import PgRunningServerStore
+from ._settings import PgSettings, validate_identifier
+from ._teams import PgTeamStore
+from ._users import PgUserStore
+
+__all__ = ["PgAdminStorage"]
+
+_log = structlog.get_logger("mastra_admin.stores.pg")
+
+DEFAULT_DATA_DIR = Path(".mastra-admin") / "postgres"
+
+
+class PgAdminStorage(AdminStorage):
+    """The admin storage on PostgreSQL (15 or newer).
+
+    Give it one of: a connection URL, an open or unopened
+    ``psycopg_pool.AsyncConnectionPool`` (not closed by ``close``; its connections
+    should be in autocommit mode), or ``PgSettings``. With settings that name no
+    server it starts the embedded PostgreSQL in ``settings.embedded.data_dir`` (or
+    ``data_dir``) and stops it again on ``close``::
+
+        storage = PgAdminStorage("postgresql://admin@db/mastra")
+        await storage.init()          # migrations, system roles
+        ...
+        await storage.close()
+    """
+
+    type: ClassVar[str] = "pg"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        pool: AsyncConnectionPool[Any] | None = None,
+        settings: PgSettings | None = None,
+        schema: str | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        if url is not None and pool is not None:
+            raise InvalidInput("give PgAdminStorage a url or a pool, not both")
+        base = settings or PgSettings()
+        if url is not None:
+            base = base.model_copy(update={"url": url})
+        if schema is not None:
+            base = base.model_copy(update={"schema_name": validate_identifier(schema)})
+        self.settings = base
+        self.schema = base.schema_name
+        self._external_pool = pool
+        self._data_dir = data_dir
+        self.embedded: EmbeddedPostgres | None = None
+        self._db = Database(None, self.schema)
+        self._lock = asyncio.Lock()
+        self._ready = False
+        self.users = PgUserStore(self._db)
+        self.teams = PgTeamStore(self._db)
+        self.projects = PgProjectStore(self._db)
+        self.deployments = PgDeploymentStore(self._db)
+        self.builds = PgBuildStore(self._db)
+        self.servers = PgRunningServerStore(self._db)
+        self.routes = PgRouteStore(self._db)
+        self.rbac = PgRbacStore(self._db)
+
+    # --- life cycle ----------------------------------------------------------------
+
+    @property
+    def database(self) -> Database:
+        """The query seam the stores share."""
+        return self._db
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        """The connection pool (``Unavailable`` before ``init``)."""
+        if self._db.pool is None:
+            raise Unavailable("PgAdminStorage is not initialised: call await storage.init()")
+        return self._db.pool
+
+    async def _init(self) -> None:
+        async with self._lock:
+            if self._ready:
+                return
+            pool = self._external_pool
+            if pool is None:
+                pool = await self._open_pool(await self._conninfo())
+            elif pool.closed:
+                await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
+            self._db.pool = pool
+            await self.migrate()
+            self._ready = True
+            _log.info("pg.ready", schema=self.schema, embedded=self.embedded is not None)
+
+    async def _conninfo(self) -> str:
+        if not self.settings.uses_embedded:
+            return self.settings.conninfo()
+        options = self.settings.embedded
+        data_dir = options.data_dir or self._data_dir or DEFAULT_DATA_DIR
+        self.embedded = EmbeddedPostgres(
+            data_dir,
+            database=options.database,
+            server_options=options.server_options,
+            system_user=options.system_user,
+            start_timeout_s=options.start_timeout_s,
+        )
+        url = await asyncio.to_thread(self.embedded.start)
+        return psycopg.conninfo.make_conninfo(url, application_name=self.settings.application_name)
+
+    async def _open_pool(self, conninfo: str) -> AsyncConnectionPool[Any]:
+        settings = self.settings
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            min_size=settings.pool_min_size,
+            max_size=max(settings.pool_max_size, settings.pool_min_size),
+            timeout=settings.pool_timeout_s,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection if settings.check_connections else None,
+            reconnect_timeout=0,  # keep trying to reconnect for as long as we live
+            name=f"mastra-admin-pg-{self.schema}",
+            open=False,
+        )
+        try:
+            await pool.open(wait=settings.pool_min_size > 0, timeout=settings.pool_timeout_s)
+        except Exception as exc:
+            await pool.close()
+            raise translate_error(exc) from exc
+        return pool
+
+    async def migrate(self, *, check_only: bool = False) -> MigrationStatus:
+        """Apply (or, with ``check_only``, list) pending schema migrations."""
+        async with self.database.connection() as conn:
+            if not conn.autocommit:
+                await conn.set_autocommit(True)
+            try:
+                return await migrate(conn, self.schema, check_only=check_only)
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc
+
+    async def _close(self) -> None:
+        async with self._lock:
+            self._ready = False
+            pool, self._db.pool = self._db.pool, None
+            if pool is not None and pool is not self._external_pool:
+                await pool.close()
+            if self.embedded is not None:
+                await asyncio.to_thread(self.embedded.stop)
+                self.embedded = None
+
+    async def ping(self) -> None:
+        await self.database.fetch_value("SELECT 1")
+
+    def __repr__(self) -> str:
+        where = (
+            "embedded" if self.settings.uses_embedded and self._external_pool is None else "server"
+        )
+        return f"PgAdminStorage(schema={self.schema!r}, {where})"
