@@ -276,7 +276,7 @@ async def test_a_missing_optional_provider_may_be_none_but_storage_may_not(
 ) -> None:
     settings = _settings(tmp_path, storage={"provider": "none"})
 
-    with pytest.raises(InvalidInput, match="storage is required: set storage.provider to one of"):
+    with pytest.raises(InvalidInput, match=r"storage is required: set storage\.provider to one of"):
         await build_admin(settings, plugins=[providers])
 
 

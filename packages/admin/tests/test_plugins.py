@@ -388,7 +388,7 @@ def test_call_refuses_an_awaitable_from_a_synchronous_call() -> None:
     manager = PluginManager()
     manager.register(AsyncRoutes(), "async-routes")
 
-    with pytest.raises(PluginError, match="'async-routes'.*returned an awaitable"):
+    with pytest.raises(PluginError, match=r"'async-routes'.*returned an awaitable"):
         manager.call("mastra_admin_routes", admin=object())
 
 

@@ -1,4 +1,4 @@
-"""Settings come from overrides, MASTRA_ADMIN_* variables, the specification's names, TOML, defaults."""
+"""Settings: overrides, MASTRA_ADMIN_* variables, the specification's names, TOML, defaults."""
 
 from __future__ import annotations
 
@@ -139,14 +139,14 @@ def test_constructing_the_model_directly_reads_no_file(clean_env: Path) -> None:
 
 
 def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="settings file .*nope.toml' does not exist"):
+    with pytest.raises(InvalidInput, match=r"settings file .*nope\.toml' does not exist"):
         load_settings(tmp_path / "nope.toml")
 
 
 def test_a_malformed_file_is_an_error_naming_it(tmp_path: Path) -> None:
     path = _toml(tmp_path, "port = = 1\n")
 
-    with pytest.raises(InvalidInput, match="cannot read settings file .*mastra-admin.toml"):
+    with pytest.raises(InvalidInput, match=r"cannot read settings file .*mastra-admin\.toml"):
         load_settings(path)
 
 
