@@ -77,7 +77,8 @@ def test_rotation_keeps_old_values_readable() -> None:
     assert enc.key_id_of(new) == new_id
     assert enc.decrypt(old) == "old value"
     assert enc.decrypt(new) == "new value"
-    assert enc.needs_reencryption(old) and not enc.needs_reencryption(new)
+    assert enc.needs_reencryption(old)
+    assert not enc.needs_reencryption(new)
     with pytest.raises(InvalidInput, match="exists"):
         enc.rotate(key_id=new_id)
 

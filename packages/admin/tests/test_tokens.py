@@ -23,7 +23,8 @@ def test_a_token_is_prefixed_random_and_stored_only_as_its_hash() -> None:
     assert re.fullmatch(r"mat_[A-Za-z0-9_-]{43}", raw)
     assert token_hash == hashlib.sha256(raw.encode()).hexdigest() == hash_token(raw)
     assert raw not in token_hash
-    assert display == raw[:12] and display.startswith("mat_")
+    assert display == raw[:12]
+    assert display.startswith("mat_")
     assert token_matches(raw, token_hash)
     assert not token_matches(raw + "x", token_hash)
 
