@@ -302,6 +302,13 @@ class PluginManager:
         implementations) and check it like an entry point; returns its name."""
         origin = _Origin(distribution, version)
         label = name or _plugin_label(plugin)
+        if name is None:
+            # Plugins given in code without a name are named after their class or
+            # module, numbered when several share one.
+            name, number = label, 1
+            while self._pm.has_plugin(name):
+                number += 1
+                name = f"{label}#{number}"
         if name is not None and self._pm.has_plugin(name):
             raise PluginError(
                 f"a plugin named {name!r} is already registered "
@@ -605,7 +612,7 @@ def _plugin_label(plugin: object) -> str:
     name = getattr(plugin, "__name__", None)
     if isinstance(name, str):
         return name
-    return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    return type(plugin).__name__
 
 
 def _reject_unmarked_hooks(plugin: object, label: str, origin: _Origin) -> None:
@@ -645,10 +652,11 @@ def _check_spec(spec: object, where: str, details: dict[str, Any]) -> ProviderSp
             "lowercase letters, digits, '.', '_' or '-'",
             details=details,
         )
-    if not (isinstance(spec.settings_model, type) and issubclass(spec.settings_model, BaseModel)):
+    model = spec.settings_model
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or model is BaseModel:
         raise PluginError(
             f"plugin {where}: {spec.kind} provider {spec.name!r} needs a pydantic model "
-            "as settings_model",
+            "of its own as settings_model",
             details=details,
         )
     if not callable(spec.factory):
