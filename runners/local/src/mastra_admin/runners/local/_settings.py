@@ -1,0 +1,94 @@
+"""Settings of the local process runner (the ``[runner]`` section, ``provider = "local"``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["LocalRunnerSettings"]
+
+_BUILD_ENV_ALLOW = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "npm_config_*",
+    "NPM_CONFIG_*",
+    "COREPACK_*",
+]
+
+
+class LocalRunnerSettings(BaseModel):
+    """How builds run and where servers listen. Defaults work on a laptop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builds_dir: Path | None = Field(
+        default=None,
+        description="Where each build gets its own folder. Default: `{data_dir}/builds`.",
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Address servers listen on and are probed at."
+    )
+    port_range_start: int = Field(
+        default=4100, ge=1, le=65535, description="First port servers may use."
+    )
+    port_range_end: int = Field(
+        default=4199, ge=1, le=65535, description="Last port servers may use."
+    )
+    install_timeout_s: float = Field(
+        default=600.0, gt=0, description="Time allowed for the install step."
+    )
+    build_timeout_s: float = Field(
+        default=600.0, gt=0, description="Time allowed for `mastra build`."
+    )
+    health_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time a started server has to answer its health check."
+    )
+    health_poll_interval_s: float = Field(
+        default=0.1, gt=0, description="Pause between health probes while a server starts."
+    )
+    health_probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="Time one health probe may take."
+    )
+    stop_grace_s: float = Field(default=10.0, ge=0, description="SIGTERM to SIGKILL when stopping.")
+    node_options: str | None = Field(
+        default=None, description="`NODE_OPTIONS` for every server (a project's own setting wins)."
+    )
+    runtime_log_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Size at which a server's captured stdout/stderr file is rotated.",
+    )
+    runtime_log_keep: int = Field(
+        default=20, ge=1, description="Rotated stdout/stderr files kept per stream and server."
+    )
+    build_env_allow: list[str] = Field(
+        default_factory=lambda: list(_BUILD_ENV_ALLOW),
+        description="Variables of the admin's environment that install and build steps see "
+        "(a trailing `*` matches a prefix). Servers get only PATH, HOME, LANG and TZ.",
+    )
+    log_tail_lines: int = Field(
+        default=20, ge=1, le=500, description="Output lines quoted in a failed step's message."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> LocalRunnerSettings:
+        if self.port_range_end < self.port_range_start:
+            raise ValueError(
+                f"port_range_end ({self.port_range_end}) is below "
+                f"port_range_start ({self.port_range_start})"
+            )
+        return self
+
+    def resolved_builds_dir(self, data_dir: Path) -> Path:
+        return (self.builds_dir or data_dir / "builds").expanduser().resolve()

@@ -1,0 +1,102 @@
+"""Fixtures for the local runner's tests: a folder-copying source, runners on a
+private port range, and a check after every test that no process was left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+import pytest
+
+from mastra_admin.core.errors import NotFound
+from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
+from mastra_admin.core.testing.runner import leftover_processes
+from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
+
+_IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git", "dist", ".next")
+
+
+class FolderCopySource(ProjectSourceProvider):
+    """Copies the folder a ``ProjectSource`` names; just enough source for a runner."""
+
+    type: ClassVar[str] = "local"
+
+    async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:
+        return []
+
+    async def get_project(self, source_id: str) -> ProjectSource:
+        raise NotFound("no project", details={"source_id": source_id})
+
+    async def validate_access(self, source: ProjectSource) -> bool:
+        return await asyncio.to_thread(os.path.isdir, source.path)
+
+    async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
+        if not await self.validate_access(source):
+            raise NotFound(f"project folder {source.path} does not exist")
+        await asyncio.to_thread(
+            shutil.copytree, source.path, target_dir, ignore=_IGNORE, dirs_exist_ok=True
+        )
+        return target_dir
+
+
+_next_range = [20000]
+
+
+def port_block(size: int = 20) -> tuple[int, int]:
+    """A port range of its own for each runner, so tests never share ports."""
+    start = _next_range[0]
+    _next_range[0] += size
+    return start, start + size - 1
+
+
+@pytest.fixture
+def make_runner(tmp_path: Path) -> Callable[..., LocalProcessRunner]:
+    def make(**overrides: object) -> LocalProcessRunner:
+        start, end = port_block()
+        fields: dict[str, object] = {
+            "builds_dir": tmp_path / "builds",
+            "port_range_start": start,
+            "port_range_end": end,
+            "stop_grace_s": 2.0,
+        }
+        fields.update(overrides)
+        settings = LocalRunnerSettings.model_validate(fields)
+        return LocalProcessRunner(FolderCopySource(), settings, data_dir=tmp_path / "data")
+
+    return make
+
+
+@pytest.fixture
+async def local_runner(
+    make_runner: Callable[..., LocalProcessRunner],
+) -> AsyncIterator[LocalProcessRunner]:
+    runner = make_runner()
+    yield runner
+    await runner.close()
+
+
+@pytest.fixture(autouse=True)
+async def nothing_left_behind(tmp_path: Path) -> AsyncIterator[None]:
+    """After every test: no process under the test's folder, no child of ours."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        left = leftover_processes(tmp_path)
+        children = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+        ]
+        if not left and not children:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            for process in children:
+                process.kill()
+            raise AssertionError(f"left behind: {left} {children}")
+        await asyncio.sleep(0.1)
