@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import structlog
 from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -122,24 +123,56 @@ def _core_env(name: str, info: FieldInfo) -> tuple[str, ...]:
     return (f"{ENV_PREFIX}{name.upper()}",)
 
 
+def _nested_model(info: FieldInfo) -> type[BaseModel] | None:
+    annotation = info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _model_rows(
+    model: type[BaseModel],
+    name: str,
+    env: str,
+    *,
+    kind: str | None = None,
+    provider: str | None = None,
+) -> list[SettingRow]:
+    """Rows for the fields of ``model`` (nested models expanded), below ``name``
+    (``storage``) and the variable prefix ``env`` (``MASTRA_ADMIN_STORAGE``)."""
+    rows: list[SettingRow] = []
+    for field_name, info in model.model_fields.items():
+        key = info.alias or field_name
+        nested = _nested_model(info)
+        if nested is not None:
+            rows += _model_rows(
+                nested, f"{name}.{key}", f"{env}__{key.upper()}", kind=kind, provider=provider
+            )
+            continue
+        aliases = _extra(info).get("env")
+        rows.append(
+            SettingRow(
+                name=f"{name}.{key}",
+                env=(f"{env}__{key.upper()}", *(str(a) for a in aliases or ())),
+                default=_default(info),
+                description=info.description or "",
+                kind=kind,
+                provider=provider,
+            )
+        )
+    return rows
+
+
 def setting_rows(manager: PluginManager) -> list[SettingRow]:
     """One row per setting: the core's, then per kind its ``provider`` and the keys
     of every provider of that kind the manager knows."""
     rows: list[SettingRow] = []
     for name, info in MastraAdminSettings.model_fields.items():
-        annotation = info.annotation
-        if annotation is ProviderSection:
+        if info.annotation is ProviderSection:
             continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            for sub_name, sub_info in annotation.model_fields.items():
-                rows.append(
-                    SettingRow(
-                        name=f"{name}.{sub_name}",
-                        env=(f"{ENV_PREFIX}{name.upper()}__{sub_name.upper()}",),
-                        default=_default(sub_info),
-                        description=sub_info.description or "",
-                    )
-                )
+        nested = _nested_model(info)
+        if nested is not None:
+            rows += _model_rows(nested, name, f"{ENV_PREFIX}{name.upper()}")
             continue
         rows.append(
             SettingRow(
@@ -163,24 +196,14 @@ def setting_rows(manager: PluginManager) -> list[SettingRow]:
                 kind=kind,
             )
         )
-        for key, spec in sorted(specs.items()):
-            if key[0] != kind:
-                continue
-            for field_name, field_info in spec.settings_model.model_fields.items():
-                settings_key = field_info.alias or field_name
-                aliases = _extra(field_info).get("env")
-                rows.append(
-                    SettingRow(
-                        name=f"{kind}.{settings_key}",
-                        env=(
-                            f"{ENV_PREFIX}{kind.upper()}__{settings_key.upper()}",
-                            *(str(a) for a in aliases or ()),
-                        ),
-                        default=_default(field_info),
-                        description=field_info.description or "",
-                        kind=kind,
-                        provider=spec.name,
-                    )
+        for (spec_kind, _), spec in sorted(specs.items()):
+            if spec_kind == kind:
+                rows += _model_rows(
+                    spec.settings_model,
+                    kind,
+                    f"{ENV_PREFIX}{kind.upper()}",
+                    kind=kind,
+                    provider=spec.name,
                 )
     return rows
 
@@ -194,9 +217,14 @@ def render_configuration(manager: PluginManager) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", type=Path, help="write the page here instead of stdout")
+    parser.add_argument(
+        "--deny", action="append", default=[], help="leave this plugin out (repeatable)"
+    )
     args = parser.parse_args(argv)
+    # Log lines must not end up in the page when it is written to stdout.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     manager = PluginManager()
-    manager.load_entrypoints()
+    manager.load_entrypoints(deny=args.deny)
     page = render_configuration(manager)
     if args.write is None:
         sys.stdout.write(page)
