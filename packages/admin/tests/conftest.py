@@ -17,6 +17,7 @@ import pytest
 from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.email import ConsoleEmailProvider
 from mastra_admin.core.encryption import AesGcmEncryption
+from mastra_admin.core.hookspecs import hookimpl
 from mastra_admin.core.inputs import (
     CreateDeployment,
     CreateProject,
@@ -26,7 +27,17 @@ from mastra_admin.core.inputs import (
 )
 from mastra_admin.core.licence import LicenceValidator, generate_keypair, issue_licence
 from mastra_admin.core.local_file_storage import LocalFileStorage
-from mastra_admin.core.models import Deployment, DeploymentType, Project, Team, TeamRole, User
+from mastra_admin.core.models import (
+    Build,
+    Deployment,
+    DeploymentStatus,
+    DeploymentType,
+    Project,
+    Team,
+    TeamRole,
+    User,
+)
+from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
 from mastra_admin.core.testing.memory import InMemoryAdminStorage
 
@@ -113,6 +124,7 @@ class World:
     project: Project
     deployment: Deployment
     journal: list[tuple[str, ...]] = field(default_factory=list)
+    hooks: HookRecorder = field(default_factory=lambda: HookRecorder())
 
     def by_role(self, role: str) -> User:
         return {
@@ -123,6 +135,23 @@ class World:
             "viewer": self.viewer,
             "outsider": self.outsider,
         }[role]
+
+
+class HookRecorder:
+    """A plugin that records the core's event hooks in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    @hookimpl
+    def mastra_admin_deployment_status_changed(
+        self, deployment: Deployment, previous: DeploymentStatus
+    ) -> None:
+        self.events.append(("status", deployment.id, previous.value, deployment.status.value))
+
+    @hookimpl
+    def mastra_admin_build_finished(self, build: Build) -> None:
+        self.events.append(("finished", build.id, build.status.value))
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +202,10 @@ async def make_admin(tmp_path: Path) -> AsyncIterator[AdminFactory]:
 
 @pytest.fixture
 async def world(make_admin: AdminFactory, enterprise_licence: LicenceValidator) -> World:
-    admin = await make_admin(licence=enterprise_licence)
+    hooks = HookRecorder()
+    plugins = PluginManager(builtins=False)
+    plugins.register(hooks, "hook-recorder")
+    admin = await make_admin(licence=enterprise_licence, plugins=plugins)
     root, _ = await admin.bootstrap_admin("root@example.com", name="Root")
     people = {}
     for name in ("owner", "admin", "member", "viewer", "outsider"):
@@ -217,4 +249,5 @@ async def world(make_admin: AdminFactory, enterprise_licence: LicenceValidator) 
         project=project,
         deployment=deployment,
         journal=admin.runner.journal,
+        hooks=hooks,
     )
