@@ -108,6 +108,16 @@ def test_a_plugin_registered_in_code_offers_its_providers() -> None:
     assert manager.provider_plugin("runner", "tiny") == "tiny-plugin"
 
 
+def test_plugins_given_in_code_without_a_name_are_named_after_their_class() -> None:
+    manager = PluginManager()
+
+    first = manager.register(ProvidersPlugin(_spec("runner", "a")))
+    second = manager.register(ProvidersPlugin(_spec("runner", "b")))
+
+    assert (first, second) == ("ProvidersPlugin", "ProvidersPlugin#2")
+    assert manager.provider_plugin("runner", "b") == "ProvidersPlugin#2"
+
+
 def test_a_misspelt_hook_fails_naming_the_plugin_and_the_likely_hook() -> None:
     class Misspelt:
         @hookimpl

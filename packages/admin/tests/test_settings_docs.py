@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastra_admin.core.hookspecs import hookimpl
-from mastra_admin.core.plugins import PluginManager, ProviderSpec
-from mastra_admin.core.settings_docs import REGENERATE_COMMAND, render_configuration
+from mastra_admin.core.plugins import ENTRY_POINT_GROUP, PluginManager, ProviderSpec
+from mastra_admin.core.settings_docs import REGENERATE_COMMAND, main, render_configuration
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 _ROW = re.compile(r"^\| `(?P<name>[^`]+)`(?: \((?P<provider>[^)]+)\))? \|")
@@ -88,3 +89,15 @@ def test_docs_configuration_is_current() -> None:
         kind = match.group("name").split(".", 1)[0]
         if provider is None or (kind, provider) in installed:
             assert key in expected, f"{stale}\n  no such setting: {row}"
+
+
+def test_the_regenerate_command_writes_the_page(tmp_path: Path) -> None:
+    installed = sorted({ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    target = tmp_path / "configuration.md"
+
+    status = main(
+        ["--write", str(target), *(arg for name in installed for arg in ("--deny", name))]
+    )
+
+    assert status == 0
+    assert target.read_text(encoding="utf-8") == render_configuration(PluginManager())

@@ -222,10 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # Log lines must not end up in the page when it is written to stdout.
+    previous = structlog.get_config()
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    manager = PluginManager()
-    manager.load_entrypoints(deny=args.deny)
-    page = render_configuration(manager)
+    try:
+        manager = PluginManager()
+        manager.load_entrypoints(deny=args.deny)
+        page = render_configuration(manager)
+    finally:
+        structlog.configure(**previous)
     if args.write is None:
         sys.stdout.write(page)
     else:
