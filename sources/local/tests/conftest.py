@@ -12,10 +12,8 @@ import pytest
 
 from mastra_admin.sources.local import LocalProjectSource
 
-MakeProject = Callable[..., Path]
 
-
-def write_project(
+def _write_project(
     folder: Path,
     *,
     name: str | None = None,
@@ -87,10 +85,21 @@ async def source(base: Path) -> AsyncIterator[LocalProjectSource]:
     await made.close()
 
 
-def relative_files(root: Path) -> set[str]:
+def _relative_files(root: Path) -> set[str]:
     """Every entry below ``root`` (files, folders, symlinks), relative, not following links."""
     found: set[str] = set()
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
             found.add(Path(folder, name).relative_to(root).as_posix())
     return found
+
+
+@pytest.fixture
+def write_project() -> Callable[..., Path]:
+    """``write_project(folder, name=..., dependencies=..., files=..., entry=...)``."""
+    return _write_project
+
+
+@pytest.fixture
+def relative_files() -> Callable[[Path], set[str]]:
+    return _relative_files
