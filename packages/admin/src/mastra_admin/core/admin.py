@@ -98,6 +98,7 @@ from mastra_admin.core.observability import (
     TimeSeriesQuery,
     TraceQuery,
 )
+from mastra_admin.core.orchestrator import BuildOrchestrator
 from mastra_admin.core.rbac import (
     PERMISSIONS,
     PLATFORM_ADMIN,
@@ -217,6 +218,9 @@ class MastraAdmin:
         )
         self._collector_secret = collector_secret
         self._initialised = False
+        self.orchestrator: BuildOrchestrator | None = (
+            BuildOrchestrator(self) if runner is not None else None
+        )
 
     def _orchestrator(self) -> _Orchestrator | None:
         orchestrator: _Orchestrator | None = getattr(self, "orchestrator", None)
@@ -813,6 +817,7 @@ class MastraAdmin:
                 invited_by=actor_id,
                 token_hash=generated.token_hash,
                 expires_at=now + INVITE_TTL,
+                created_at=now,
             )
         )
         await self._send_invite(team, invite, generated.raw, inviter=await self._user(actor_id))

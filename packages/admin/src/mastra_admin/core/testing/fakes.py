@@ -43,9 +43,9 @@ class FakeRunner(ProjectRunner):
     """A runner whose servers are entries in a dict.
 
     Knobs (attributes, change them any time): ``fail_step`` makes that step raise
-    ``BuildFailed``; ``hang_step`` makes it wait until cancelled; ``step_delay_s``
-    makes every build step take that long. ``max_concurrent_builds`` records the
-    most builds that were in ``build`` at once.
+    ``BuildFailed`` (or ``fail_error`` when set, to play a bug); ``hang_step`` makes
+    it wait until cancelled; ``step_delay_s`` makes every build step take that long.
+    ``max_concurrent_builds`` records the most builds that were in ``build`` at once.
     """
 
     type: ClassVar[str] = "fake"
@@ -54,12 +54,14 @@ class FakeRunner(ProjectRunner):
         self,
         *,
         fail_step: str | None = None,
+        fail_error: Exception | None = None,
         hang_step: str | None = None,
         step_delay_s: float = 0.0,
         journal: Journal | None = None,
         first_port: int = 4100,
     ) -> None:
         self.fail_step = fail_step
+        self.fail_error = fail_error
         self.hang_step = hang_step
         self.step_delay_s = step_delay_s
         self.journal: Journal = journal if journal is not None else []
@@ -87,6 +89,8 @@ class FakeRunner(ProjectRunner):
             await asyncio.sleep(self.step_delay_s)
         if self.fail_step == step:
             await log(f"[{step}] failed")
+            if self.fail_error is not None:
+                raise self.fail_error
             raise BuildFailed(step, f"{step} failed (exit code 1)")
 
     async def build(self, ctx: BuildContext, log: LogSink) -> BuildArtifact:
