@@ -616,3 +616,16 @@ async def test_recovery_stops_a_server_its_interrupted_build_started(site: Site)
     assert list(site.runner.running) == [old.id]
     assert (await site.current()).status is DeploymentStatus.RUNNING
     assert (await site.current()).current_build_id != stuck.id
+
+
+async def test_a_project_gone_from_its_source_fails_the_build_with_that_reason(
+    site: Site,
+) -> None:
+    assert site.admin.source is not None
+    site.admin.source.remove("weather-agent")  # type: ignore[attr-defined]
+    await site.deploy()
+    done = await site.orchestrator.run_once()
+    assert done is not None
+    assert done.status is BuildStatus.FAILED
+    assert done.error_message == "project not found in the source"
+    assert site.runner.builds_started == []

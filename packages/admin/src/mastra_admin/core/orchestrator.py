@@ -333,9 +333,12 @@ class BuildOrchestrator:
                 raise _BuildEndedError(BuildStatus.FAILED, exc.message) from exc
             except _BuildEndedError:
                 raise
+            except MastraAdminError as exc:  # a provider said no (disk full, bad key ...)
+                log.warning("build.step_refused", error=exc.message, code=exc.code)
+                raise _BuildEndedError(BuildStatus.FAILED, exc.message) from exc
             except Exception as exc:
                 log.exception("build.internal_error")
-                message = exc.message if isinstance(exc, MastraAdminError) else str(exc)
+                message = str(exc) or type(exc).__name__
                 raise _BuildEndedError(BuildStatus.FAILED, f"internal error: {message}") from exc
         except _BuildEndedError as outcome:
             job.settling = True
