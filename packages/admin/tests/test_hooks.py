@@ -113,11 +113,14 @@ async def test_hook_mastra_admin_providers(tmp_path: Path, clean_env: Path) -> N
         def create(self, settings: NoSettings, context: ProviderContext) -> InMemoryAdminStorage:
             return InMemoryAdminStorage()
 
+    switched_off: dict[str, Any] = {
+        kind: {"provider": "none"} for kind in ("runner", "router", "source", "observability")
+    }
     settings = load_settings(
         data_dir=tmp_path / "data",
         plugins_allow=[],
         storage={"provider": "memory"},
-        **{kind: {"provider": "none"} for kind in ("runner", "router", "source", "observability")},
+        **switched_off,
     )
 
     admin = await build_admin(settings, plugins=[StoragePlugin()])
