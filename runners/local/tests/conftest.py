@@ -8,14 +8,16 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psutil
 import pytest
 
 from mastra_admin.core.errors import NotFound
+from mastra_admin.core.runner import BuildArtifact, BuildContext
 from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
-from mastra_admin.core.testing.runner import leftover_processes
+from mastra_admin.core.testing.projects import write_mastra_project
+from mastra_admin.core.testing.runner import LogCollector, leftover_processes, make_build_context
 from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
 
 _IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git", "dist", ".next")
@@ -100,3 +102,37 @@ async def nothing_left_behind(tmp_path: Path) -> AsyncIterator[None]:
                 process.kill()
             raise AssertionError(f"left behind: {left} {children}")
         await asyncio.sleep(0.1)
+
+
+class BuiltProject:
+    """One ``ok`` project built once per test session, for tests that only start it."""
+
+    def __init__(self, root: Path, builds_dir: Path, project_dir: Path) -> None:
+        self.root = root
+        self.builds_dir = builds_dir
+        self.project_dir = project_dir
+        self.ctx: BuildContext | None = None
+        self.artifact: BuildArtifact | None = None
+
+    def context(self, **kwargs: Any) -> BuildContext:
+        """A new build context for the same deployment (so it may start the artifact)."""
+        assert self.ctx is not None
+        return make_build_context(self.project_dir, deployment=self.ctx.deployment, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
+    root = tmp_path_factory.mktemp("built")
+    project_dir = write_mastra_project(root / "shared-agent", name="shared-agent")
+    built = BuiltProject(root, root / "builds", project_dir)
+    runner = LocalProcessRunner(
+        FolderCopySource(), LocalRunnerSettings(builds_dir=built.builds_dir), data_dir=root
+    )
+    ctx = make_build_context(project_dir)
+
+    async def build() -> BuildArtifact:
+        return await runner.build(ctx, LogCollector())
+
+    built.ctx = ctx
+    built.artifact = asyncio.run(build())
+    return built

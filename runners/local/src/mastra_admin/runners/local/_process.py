@@ -171,14 +171,16 @@ async def run_step(
     sweep: Path,
     mask: Mask = str,
     tail_lines: int = 20,
+    label: str | None = None,
 ) -> StepResult:
     """Run one build step to the end, every output line (stdout and stderr merged) to
     ``sink`` after ``mask`` (which hides secret values; the failure message quotes
-    masked lines too). ``BuildFailed`` on a non-zero exit or when ``timeout_s`` passes;
+    masked lines too); ``label`` is the command as messages show it.
+    ``BuildFailed`` on a non-zero exit or when ``timeout_s`` passes;
     nothing of the step outlives it, whether it succeeds, fails, times out or is
     cancelled (``CancelledError`` is re-raised after the tree is gone).
     """
-    command = describe(argv)
+    command = label or describe(argv)
     tail: deque[str] = deque(maxlen=tail_lines)
     started = time.monotonic()
     try:

@@ -239,6 +239,7 @@ class LocalProcessRunner(ProjectRunner):
                 sweep=layout.root,
                 mask=mask,
                 tail_lines=self.settings.log_tail_lines,
+                label=describe(argv),
             )
             await sink(f"{step} finished in {result.duration_s:.1f} s")
             bound.info("build.step_finished", step=step, duration_s=round(result.duration_s, 3))
