@@ -146,8 +146,15 @@ class LocalFileStorage(FileStorageProvider):
         target = self._resolve(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "ab") as handle:
-                handle.write(data)
+            # O_APPEND with one write per call: lines appended by several processes
+            # at once do not interleave.
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise _unavailable("append to", key, exc) from exc
 
