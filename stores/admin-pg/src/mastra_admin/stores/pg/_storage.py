@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
 
 from mastra_admin.core.errors import InvalidInput, Unavailable
 from mastra_admin.core.storage import AdminStorage
@@ -64,7 +65,7 @@ class PgAdminStorage(AdminStorage):
             raise InvalidInput("give PgAdminStorage a url or a pool, not both")
         base = settings or PgSettings()
         if url is not None:
-            base = base.model_copy(update={"url": url})
+            base = base.model_copy(update={"url": SecretStr(url)})
         if schema is not None:
             base = base.model_copy(update={"schema_name": validate_identifier(schema)})
         self.settings = base
@@ -98,16 +99,27 @@ class PgAdminStorage(AdminStorage):
             raise Unavailable("PgAdminStorage is not initialised: call await storage.init()")
         return self._db.pool
 
+    async def connect(self) -> None:
+        """Start the embedded server if needed and open the pool; no migrations.
+        ``init`` does this and more; ``connect`` alone serves ``migrate --check``."""
+        async with self._lock:
+            await self._connect()
+
+    async def _connect(self) -> None:
+        if self._db.pool is not None:
+            return
+        pool = self._external_pool
+        if pool is None:
+            pool = await self._open_pool(await self._conninfo())
+        elif pool.closed:
+            await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
+        self._db.pool = pool
+
     async def _init(self) -> None:
         async with self._lock:
             if self._ready:
                 return
-            pool = self._external_pool
-            if pool is None:
-                pool = await self._open_pool(await self._conninfo())
-            elif pool.closed:
-                await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
-            self._db.pool = pool
+            await self._connect()
             await self.migrate()
             self._ready = True
             _log.info("pg.ready", schema=self.schema, embedded=self.embedded is not None)
