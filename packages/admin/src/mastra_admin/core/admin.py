@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -162,18 +162,6 @@ PROJECT_TOKEN_DEFAULT_SCOPES: tuple[str, ...] = (
 deploy and follow its build."""
 
 
-class _Orchestrator(Protocol):
-    """What the operations need of the build orchestrator."""
-
-    async def recover(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def wake(self) -> None: ...
-
-    def cancel_local(self, build_id: str) -> bool: ...
-
-
 class MastraAdmin:
     """The platform. Construct it with providers (or let
     ``mastra_admin.core.compose.build_admin`` do it from settings), then
@@ -221,13 +209,6 @@ class MastraAdmin:
         self.orchestrator: BuildOrchestrator | None = (
             BuildOrchestrator(self) if runner is not None else None
         )
-
-    def _orchestrator(self) -> _Orchestrator | None:
-        orchestrator: _Orchestrator | None = getattr(self, "orchestrator", None)
-        return orchestrator
-
-    def _build_logs(self) -> BuildLogs | None:
-        return self.build_logs
 
     # --- helpers shared by the operations and the build orchestrator ----------------
 
@@ -350,7 +331,7 @@ class MastraAdmin:
             await self.observability.init()
         if self.router is not None:
             await self.router.start()
-        orchestrator = self._orchestrator()
+        orchestrator = self.orchestrator
         if orchestrator is not None:
             await orchestrator.recover()
         self._initialised = True
@@ -362,7 +343,7 @@ class MastraAdmin:
         """Tell plugins, stop the build workers, then close every provider (a failure
         closing one is logged and the others still close)."""
         await self.fire("mastra_admin_shutdown")
-        orchestrator = self._orchestrator()
+        orchestrator = self.orchestrator
         if orchestrator is not None:
             await self._guarded("orchestrator", orchestrator.stop())
         if self.router is not None:
@@ -1505,7 +1486,7 @@ class MastraAdmin:
             await self._build_finished(old)
         if self.billing is not None:
             await self.billing.record_usage(team.id, "builds", 1)
-        orchestrator = self._orchestrator()
+        orchestrator = self.orchestrator
         if orchestrator is not None:
             orchestrator.wake()
         return created
@@ -1639,7 +1620,7 @@ class MastraAdmin:
                     # The worker holding it finishes the cancellation (stops what it
                     # started, fires build_finished): here at once, elsewhere when its
                     # lease loop sees the status.
-                    orchestrator = self._orchestrator()
+                    orchestrator = self.orchestrator
                     if orchestrator is not None:
                         orchestrator.cancel_local(build.id)
                 else:
@@ -1693,7 +1674,7 @@ class MastraAdmin:
     async def get_build_log(self, actor_id: str, build_id: str, *, offset: int = 0) -> str:
         """The build's log from byte ``offset`` (secrets already masked)."""
         await self._build_for(actor_id, build_id, "build:read")
-        build_logs = self._build_logs()
+        build_logs = self.build_logs
         if build_logs is None:
             raise Unavailable("build logs need file storage, and none is configured")
         data = await build_logs.read(build_id, offset=offset)
