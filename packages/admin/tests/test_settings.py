@@ -173,3 +173,8 @@ def test_an_invalid_value_names_the_setting_but_not_the_value(
     assert fields == {"port", "builds.workers"}
     assert "s3cr3t" not in caught.value.message
     assert "999999" not in caught.value.message
+
+
+def test_an_unknown_override_is_an_error() -> None:
+    with pytest.raises(InvalidInput, match="load_settings: unknown setting 'prot'; did you mean"):
+        load_settings(prot=8080)

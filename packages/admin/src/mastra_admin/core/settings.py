@@ -240,6 +240,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InvalidInput(
             f"cannot read settings file {str(path)!r}: {exc}", details={"config_file": str(path)}
         ) from exc
+    _refuse_unknown_keys(data, f"settings file {str(path)!r}", {"config_file": str(path)})
+    return data
+
+
+def _refuse_unknown_keys(data: dict[str, Any], where: str, details: dict[str, Any]) -> None:
+    """Top-level keys must be settings: a misspelt one would otherwise be ignored."""
     known: set[str] = set()
     for name, info in MastraAdminSettings.model_fields.items():
         known.add(name)
@@ -250,10 +256,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InvalidInput(
-                f"settings file {str(path)!r}: unknown setting {key!r}{hint}",
-                details={"config_file": str(path), "field": key},
+                f"{where}: unknown setting {key!r}{hint}", details={**details, "field": key}
             )
-    return data
 
 
 def _explicit_section_keys(overrides: dict[str, Any]) -> dict[str, frozenset[str]]:
@@ -284,6 +288,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Ma
     :raises InvalidInput: the file is missing or malformed, or a value is invalid;
         the message names the setting.
     """
+    _refuse_unknown_keys(overrides, "load_settings", {})
     path = _config_path(config_file)
     toml = _read_toml(path) if path is not None else {}
     token = _TOML_LAYER.set(toml)
