@@ -139,7 +139,7 @@ if TYPE_CHECKING:
     from mastra_admin.core.plugins import PluginManager
     from mastra_admin.core.router import EdgeRouterProvider
     from mastra_admin.core.runner import ProjectRunner
-    from mastra_admin.core.source import ProjectSourceProvider
+    from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
     from mastra_admin.core.storage import AdminStorage
 
 __all__ = ["INVITE_TTL", "PROJECT_TOKEN_DEFAULT_SCOPES", "MastraAdmin"]
@@ -449,6 +449,21 @@ class MastraAdmin:
         await self.storage.rbac.assign(RoleAssignment(role_id=role.id, user_id=user.id))
         _token, raw = await self._issue_user_token(user.id, CreateApiToken(name="bootstrap"))
         _log.info("user.bootstrapped", user_id=user.id)
+        return user, raw
+
+    async def system_create_user(
+        self, email: str, *, name: str | None = None, platform_admin: bool = False
+    ) -> tuple[User, str]:
+        """Create a user with an API token, as the installation's operator (the CLI,
+        with access to the data dir and database, acts with no user of its own).
+        Returns the user and the raw token, shown this once."""
+        data = _validated(CreateUser, email=email, name=name)
+        user = await self.storage.users.create(User(email=str(data.email), name=data.name))
+        if platform_admin:
+            role = await self._system_role(PLATFORM_ADMIN)
+            await self.storage.rbac.assign(RoleAssignment(role_id=role.id, user_id=user.id))
+        _token, raw = await self._issue_user_token(user.id, CreateApiToken(name="cli"))
+        _log.info("user.created_by_operator", user_id=user.id, platform_admin=platform_admin)
         return user, raw
 
     async def create_user(self, actor_id: str, data: CreateUser) -> User:
@@ -1702,6 +1717,20 @@ class MastraAdmin:
     async def get_route(self, actor_id: str, deployment_id: str) -> Route | None:
         await self._deployment_for(actor_id, deployment_id, "route:read")
         return await self._route_of(deployment_id)
+
+    # --- sources ------------------------------------------------------------------------
+
+    async def list_source_projects(self, actor_id: str, team_id: str) -> list[ProjectSource]:
+        """The projects the team can create from (the source picker), valid or not:
+        an invalid one carries ``metadata["problems"]`` saying why."""
+        await self._team_for(actor_id, team_id, "project:create")
+        return await self.require_source().list_projects(team_id)
+
+    async def get_source_project(
+        self, actor_id: str, team_id: str, source_id: str
+    ) -> ProjectSource:
+        await self._team_for(actor_id, team_id, "project:create")
+        return await self.require_source().get_project(source_id)
 
     async def _route_of(self, deployment_id: str) -> Route | None:
         if self.router is not None:
