@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from mastra_admin.core.errors import Conflict, InvalidInput
+from mastra_admin.core.errors import BuildFailed, Conflict, InvalidInput
 from mastra_admin.core.source import ProjectSource
 from mastra_admin.sources.local import LocalProjectSource
 from mastra_admin.sources.local._copy import ProjectCopier, _CopyCancelledError
@@ -358,3 +358,16 @@ async def test_cancelling_a_copy_leaves_nothing_behind(
         await task
 
     assert not target.exists()
+
+
+async def test_a_build_directory_that_cannot_be_made_is_a_copy_failure(
+    write_project: WriteProject, source: LocalProjectSource, base: Path, builds: Path
+) -> None:
+    write_project(base / "agent")
+    (builds / "a-file").write_text("not a folder\n")
+
+    with pytest.raises(BuildFailed) as failure:
+        await source.get_project_path(await only_project(source), builds / "a-file" / "b1")
+
+    assert failure.value.step == "copy"
+    assert "a-file" in failure.value.message

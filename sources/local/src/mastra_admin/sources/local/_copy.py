@@ -276,8 +276,8 @@ def _prepare_target(root: str, target: Path) -> tuple[str, bool]:
             f"build directory {absolute} overlaps the project folder",
             details={"target_dir": absolute},
         )
+    os.makedirs(parent_real, exist_ok=True)
     try:
-        os.makedirs(parent_real, exist_ok=True)
         os.mkdir(real, 0o755)
     except FileExistsError:
         if not os.path.isdir(real):
@@ -291,12 +291,6 @@ def _prepare_target(root: str, target: Path) -> tuple[str, bool]:
                     f"build directory {absolute} is not empty", details={"target_dir": absolute}
                 ) from None
         return real, False
-    except OSError as exc:
-        raise BuildFailed(
-            "copy",
-            f"cannot create build directory {absolute}: {exc.strerror or exc}",
-            details={"target_dir": absolute},
-        ) from exc
     return real, True
 
 
@@ -345,12 +339,26 @@ class ProjectCopier:
         On any failure or cancellation the partial copy is removed."""
         stop = stop or threading.Event()
         root_str = str(root)
-        target_str, created = _prepare_target(root_str, target)
+        try:
+            target_str, created = _prepare_target(root_str, target)
+        except OSError as exc:
+            raise BuildFailed(
+                "copy",
+                f"cannot use build directory {target}: {exc.strerror or exc}",
+                details={"target_dir": str(target)},
+            ) from exc
         tree = _TreeCopy(root_str, target_str, exclude, self._get_pool(), stop, project_id)
         try:
             stats = tree.run()
-        except BaseException:
+        except BaseException as exc:
             _clear(target_str, created)
+            if isinstance(exc, OSError):
+                # Writing failed (disk full, permissions of the build directory).
+                raise BuildFailed(
+                    "copy",
+                    f"copying into {target} failed: {exc.strerror or exc}",
+                    details={"target_dir": str(target)},
+                ) from exc
             raise
         return Path(target_str), stats
 

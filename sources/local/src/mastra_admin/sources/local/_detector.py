@@ -54,6 +54,8 @@ class ProjectMetadata:
     workspace_root: Path | None = None
     git_branch: str | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    declares_workspace: bool = False
+    """The folder is also a workspace root (``workspaces`` or ``pnpm-workspace.yaml``)."""
 
     @property
     def valid(self) -> bool:
@@ -82,7 +84,11 @@ class _PackageJson:
     problem: str | None
 
 
-def _read_package_json(path: Path) -> _PackageJson | None:
+def _entry_file(folder: str) -> str | None:
+    return next((e for e in ENTRY_FILES if os.path.isfile(os.path.join(folder, e))), None)
+
+
+def _read_package_json(path: Path | str) -> _PackageJson | None:
     """``None`` when there is no file; otherwise its object or why it is unusable."""
     try:
         with open(path, "rb") as handle:
@@ -240,7 +246,7 @@ class MastraProjectDetector:
 
     def detect(
         self,
-        folder: Path,
+        folder: Path | str,
         names: set[str] | None = None,
         *,
         workspace_cache: dict[Path, list[str] | None] | None = None,
@@ -250,11 +256,13 @@ class MastraProjectDetector:
         has listed it already (saves system calls while scanning)."""
         if names is not None and "package.json" not in names:
             return None
-        package = _read_package_json(folder / "package.json")
+        folder_text = os.fspath(folder)
+        package = _read_package_json(os.path.join(folder_text, "package.json"))
         if package is None:
             return None
-        entry = next((e for e in ENTRY_FILES if os.path.isfile(folder / e)), None)
+        folder = Path(folder_text)
         if package.data is None:
+            entry = _entry_file(folder_text)
             assert package.problem is not None
             self._warn_once(folder / "package.json", package.problem)
             if entry is None:
@@ -287,6 +295,7 @@ class MastraProjectDetector:
                 mastra_version = mastra_version or (str(deps[MASTRA_PACKAGE]) or None)
         if not found:
             return None
+        entry = _entry_file(folder_text)
         if entry is None:
             problems.append("no Mastra entry file (src/mastra/index.ts or src/mastra/index.js)")
 
@@ -316,4 +325,9 @@ class MastraProjectDetector:
             git_branch=_git_branch(folder)
             or (_git_branch(workspace_root) if workspace_root else None),
             problems=tuple(problems),
+            declares_workspace=(
+                (names is not None and "pnpm-workspace.yaml" in names)
+                or (names is None and os.path.isfile(folder / "pnpm-workspace.yaml"))
+                or isinstance(data.get("workspaces"), (list, dict))
+            ),
         )

@@ -72,14 +72,11 @@ class ProjectScanner:
                 continue
             names = {entry.name for entry in entries}
             if "package.json" in names:
-                folder_path = Path(folder)
-                metadata = self.detector.detect(folder_path, names, workspace_cache=workspace_cache)
+                metadata = self.detector.detect(folder, names, workspace_cache=workspace_cache)
                 if metadata is not None:
-                    name = folder_path.name
-                    if self.include.matches(name, relative or "."):
+                    if self.include.matches(metadata.path.name, relative or "."):
                         found.append(FoundProject(metadata, base, relative or "."))
-                    patterns = self.detector.workspace_patterns(folder_path, workspace_cache)
-                    if patterns is None:
+                    if not metadata.declares_workspace:
                         continue
             if depth >= self.max_depth:
                 continue
