@@ -1,0 +1,183 @@
+"""The Starlette application: the API, health and metrics, OpenAPI, the collector,
+plugin routes and the web UI, around one ``MastraAdmin``.
+
+``create_app`` does not start or stop the admin: whoever owns the admin (the ``serve``
+command, embedding code, a test) calls ``init()`` and ``close()``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mastra_admin.core.errors import MastraAdminError
+from mastra_admin.server.auth import FailedAttemptLimiter
+from mastra_admin.server.errors import exception_handlers
+from mastra_admin.server.metrics import ServerMetrics
+from mastra_admin.server.openapi import openapi_document
+from mastra_admin.server.routes import all_endpoints
+from mastra_admin.server.routing import Endpoint, to_routes
+from mastra_admin.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from mastra_admin.core.admin import MastraAdmin
+    from mastra_admin.core.observability import IngestionWorker
+
+__all__ = ["create_app"]
+
+_log = structlog.get_logger("mastra_admin.server.app")
+
+
+class RequestContextMiddleware:
+    """Request ids (``X-Request-Id``, kept when the client sends one) and latency metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+                break
+        request_id = request_id or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_latency.labels(
+                method=scope.get("method", ""), route=template, status=str(status_holder["status"])
+            ).observe(time.perf_counter() - started)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    admin: MastraAdmin = request.app.state.admin
+    checks: dict[str, str] = {}
+    ok = True
+    for name, ping in (
+        ("storage", admin.storage.ping),
+        ("observability", _observability_ping(admin)),
+    ):
+        if ping is None:
+            continue
+        try:
+            await ping()
+            checks[name] = "ok"
+        except MastraAdminError as exc:
+            ok = False
+            checks[name] = exc.message
+        except Exception as exc:  # a readiness probe reports, it does not crash
+            ok = False
+            checks[name] = f"{type(exc).__name__}: {exc}"
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": checks},
+        status_code=200 if ok else 503,
+        headers=None if ok else {"Retry-After": "5"},
+    )
+
+
+def _observability_ping(admin: MastraAdmin) -> Any:
+    return admin.observability.ping if admin.observability is not None else None
+
+
+async def metrics(request: Request) -> Response:
+    state = request.app.state
+    body = await state.metrics.render(state.admin, state.ingestion)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+def _plugin_routes(admin: MastraAdmin) -> list[BaseRoute]:
+    if admin.plugins is None:
+        return []
+    routes: list[BaseRoute] = []
+    for result in admin.plugins.hook.mastra_admin_routes(admin=admin):
+        routes.extend(result or [])
+    return routes
+
+
+def create_app(
+    admin: MastraAdmin,
+    *,
+    settings: ServerSettings | None = None,
+    ingestion: IngestionWorker | None = None,
+    extra_endpoints: Sequence[Endpoint] = (),
+) -> Starlette:
+    """The ASGI app for ``admin``. ``ingestion`` is the in-process ingestion worker,
+    if any, for ``/metrics`` and the status endpoint."""
+    settings = settings or ServerSettings()
+    server_metrics = ServerMetrics()
+    endpoints = [*all_endpoints(), *extra_endpoints]
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        *to_routes(endpoints),
+        *_plugin_routes(admin),
+    ]
+    if settings.ui:
+        from mastra_admin.server.ui import ui_routes
+
+        routes.extend(ui_routes())
+    middleware = [Middleware(RequestContextMiddleware, metrics=server_metrics)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-Id"],
+                expose_headers=["X-Request-Id", "Retry-After"],
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers())
+    app.state.admin = admin
+    app.state.settings = settings
+    app.state.ingestion = ingestion
+    app.state.metrics = server_metrics
+    app.state.endpoints = endpoints
+    app.state.openapi = openapi_document(endpoints)
+    app.state.auth_limiter = FailedAttemptLimiter(
+        limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
+    )
+    app.state.collector_max_bytes = settings.collector_max_bytes
+    from mastra_admin.server.routes.collector import _ProjectCache
+
+    app.state.collector_projects = _ProjectCache()
+    return app

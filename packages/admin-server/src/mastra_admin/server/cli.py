@@ -1,0 +1,86 @@
+"""The ``mastra-admin`` command line: serve, worker, migrate, users, tokens, licence, doctor.
+
+Plugins add commands through the ``mastra_admin_cli`` hook. Every command reads the
+same settings (``--config`` or ``MASTRA_ADMIN_CONFIG``, then ``MASTRA_ADMIN_*``
+variables) and fails with a one-line message and a non-zero exit, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mastra_admin.core.errors import MastraAdminError
+from mastra_admin.core.plugins import PluginManager
+from mastra_admin.core.settings import MastraAdminSettings, load_settings
+
+__all__ = ["cli", "main"]
+
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> MastraAdminSettings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        overrides = {k: v for k, v in obj.get("overrides", {}).items() if v is not None}
+        obj["settings"] = load_settings(obj.get("config"), **overrides)
+    settings: MastraAdminSettings = obj["settings"]
+    return settings
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; turn MastraAdmin errors into a message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except MastraAdminError as exc:
+            raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MASTRA_ADMIN_CONFIG",
+    help="TOML settings file (default: ./mastra-admin.toml when present).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where state lives (default ./.mastra-admin).",
+)
+@click.version_option(package_name="mastra-admin-server", prog_name="mastra-admin")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
+    """Operate many Mastra servers from one place."""
+    obj = ctx.ensure_object(dict)
+    obj["config"] = config
+    obj.setdefault("overrides", {})["data_dir"] = data_dir
+
+
+def _add_plugin_commands() -> None:
+    try:
+        manager = PluginManager.from_settings(load_settings())
+    except Exception as exc:  # a broken plugin must not hide the built-in commands
+        click.echo(f"warning: plugins not loaded: {exc}", err=True)
+        return
+    manager.call("mastra_admin_cli", group=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from mastra_admin.server import commands  # noqa: F401  (registers the built-in commands)
+
+    _add_plugin_commands()
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="mastra-admin")

@@ -1,0 +1,27 @@
+"""The API's endpoint table, one module per resource."""
+
+from __future__ import annotations
+
+from mastra_admin.server.routing import Endpoint
+
+__all__ = ["all_endpoints"]
+
+
+def all_endpoints() -> list[Endpoint]:
+    from mastra_admin.server.routes import (
+        collector,
+        deployments,
+        me,
+        observability,
+        projects,
+        teams,
+    )
+
+    return [
+        *me.endpoints,
+        *teams.endpoints,
+        *projects.endpoints,
+        *deployments.endpoints,
+        *observability.endpoints,
+        *collector.endpoints,
+    ]

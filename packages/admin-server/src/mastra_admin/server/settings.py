@@ -1,0 +1,27 @@
+"""Settings of the HTTP server itself (the platform's are ``MastraAdminSettings``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServerSettings"]
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MASTRA_ADMIN_SERVER_", extra="ignore")
+
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    collector_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest collector batch accepted."
+    )
+    auth_failure_limit: int = Field(
+        default=20, ge=1, description="Failed sign-ins per client before 429."
+    )
+    auth_failure_window_s: float = Field(default=60.0, gt=0, description="Window for that limit.")
+    ingestion: bool = Field(
+        default=True, description="Run the ingestion worker in the server process."
+    )
+    ui: bool = Field(default=True, description="Serve the web UI at /.")
