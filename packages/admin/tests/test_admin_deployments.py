@@ -229,6 +229,17 @@ class TestDeploy:
         assert (await admin.get_build(world.owner.id, other.id)).status is BuildStatus.QUEUED
         assert await admin.get_queue_position(world.owner.id, other.id) == 2
 
+    async def test_racing_deploys_leave_exactly_the_newest_queued(self, world: World) -> None:
+        admin = world.admin
+        builds = await asyncio.gather(
+            *(admin.deploy(world.member.id, world.deployment.id) for _ in range(8))
+        )
+        newest = max(builds, key=lambda b: (b.queued_at, b.id))
+        page = await admin.list_builds(world.owner.id, world.deployment.id)
+        queued = [b.id for b in page.items if b.status is BuildStatus.QUEUED]
+        assert queued == [newest.id]
+        assert page.total == 8
+
     async def test_rollback_triggers_are_not_accepted_on_deploy(self) -> None:
         with pytest.raises(ValueError, match="use rollback"):
             DeployRequest(trigger=BuildTrigger.ROLLBACK)
