@@ -1,0 +1,265 @@
+"""Per-build observability folders, tailed while their server may still append.
+
+A build folder's ``observability/`` holds ``spans/*.jsonl`` (the FileExporter),
+``logs/*.jsonl`` (pino), ``runtime/*`` (the server's captured stdout and stderr) and
+``meta.json`` (``project_id``, ``deployment_id``, ``build_id``, written by the runner).
+Each file is read from a saved offset, whole lines only. A file is known by a
+fingerprint of its first bytes: when those change, or the file is shorter than its
+offset, it is a new file (a new generation) read again from 0. The state lives in
+``observability/.ingest-state.json``; ``observability/.ingest.lock`` (``flock``)
+keeps two workers out of one folder, and is released by the kernel if a worker dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from pydantic import BaseModel, Field
+
+from mastra_admin.observability.clickhouse._batch import Batch, Slice, cut_whole_lines
+
+__all__ = ["BuildDir", "TailFile", "TailState", "find_build_dirs"]
+
+_log = structlog.get_logger("mastra_admin.observability.clickhouse")
+
+FINGERPRINT_BYTES = 1024
+STATE_FILE = ".ingest-state.json"
+LOCK_FILE = ".ingest.lock"
+
+_SIGNAL_DIRS = (("spans", "spans"), ("logs", "logs"), ("runtime", "runtime"))
+
+
+class TailFile(BaseModel):
+    fingerprint: str = ""
+    fp_len: int = 0
+    generation: int = 0
+    offset: int = 0
+
+
+class TailState(BaseModel):
+    files: dict[str, TailFile] = Field(default_factory=dict)
+    pending: Batch | None = None
+
+
+def find_build_dirs(roots: list[str]) -> list[Path]:
+    """The ``observability`` folders of every build under ``roots`` (a root may also
+    be one build folder itself)."""
+    found: list[Path] = []
+    for root in roots:
+        base = Path(root)
+        if (base / "observability").is_dir():
+            found.append(base / "observability")
+        try:
+            children = sorted(base.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            obs = child / "observability"
+            if obs.is_dir():
+                found.append(obs)
+    return found
+
+
+def _fingerprint(path: Path, length: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha1(handle.read(length), usedforsecurity=False).hexdigest()
+
+
+def _origin(name: str) -> str:
+    lowered = name.lower()
+    if "stderr" in lowered:
+        return "stderr"
+    if "stdout" in lowered:
+        return "stdout"
+    return "runtime"
+
+
+@dataclass
+class _Candidate:
+    rel: str
+    path: Path
+    signal: str
+    origin: str
+    size: int
+
+
+class BuildDir:
+    """One build's ``observability`` folder (all calls are blocking: run in a thread)."""
+
+    def __init__(self, path: Path, *, chunk_bytes: int) -> None:
+        self.path = path
+        self.chunk_bytes = chunk_bytes
+        self._lock_fd: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.path.parent.name
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[bool]:
+        """Hold the folder's lock; yields False when another worker holds it."""
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def meta(self) -> dict[str, str]:
+        try:
+            raw = json.loads((self.path / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {k: str(v) for k, v in raw.items() if isinstance(v, str | int) and v != ""}
+
+    def load(self) -> TailState:
+        try:
+            return TailState.model_validate_json((self.path / STATE_FILE).read_bytes())
+        except FileNotFoundError:
+            return TailState()
+        except ValueError:
+            _log.warning("ingest.tail_state_unreadable", path=str(self.path / STATE_FILE))
+            return TailState()
+
+    def save(self, state: TailState) -> None:
+        target = self.path / STATE_FILE
+        temp = target.with_name(f".{STATE_FILE}.tmp-{os.getpid()}")
+        with open(temp, "wb") as handle:
+            handle.write(state.model_dump_json().encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+
+    def _candidates(self) -> list[_Candidate]:
+        found = []
+        for folder, signal in _SIGNAL_DIRS:
+            directory = self.path / folder
+            try:
+                entries = sorted(directory.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    continue
+                origin = _origin(entry.name) if signal == "runtime" else "file"
+                found.append(_Candidate(f"{folder}/{entry.name}", entry, signal, origin, size))
+        return found
+
+    def _track(self, state: TailState, item: _Candidate) -> TailFile:
+        """The file's entry, starting a new generation when it was replaced or cut."""
+        entry = state.files.get(item.rel)
+        if entry is None:
+            entry = state.files[item.rel] = TailFile()
+        restart = item.size < entry.offset
+        if not restart and entry.fp_len:
+            restart = _fingerprint(item.path, entry.fp_len) != entry.fingerprint
+        if restart:
+            _log.info(
+                "ingest.tail_restarted",
+                file=str(item.path),
+                offset=entry.offset,
+                size=item.size,
+            )
+            entry = state.files[item.rel] = TailFile(generation=entry.generation + 1)
+        if entry.fp_len < FINGERPRINT_BYTES and item.size > entry.fp_len:
+            entry.fp_len = min(item.size, FINGERPRINT_BYTES)
+            entry.fingerprint = _fingerprint(item.path, entry.fp_len)
+        return entry
+
+    def identity(self, rel: str, entry: TailFile) -> str:
+        return f"build:{self.key}/{rel}#{entry.generation}"
+
+    def batches(self, state: TailState) -> Iterator[tuple[Batch, bytes]]:
+        """New whole lines of every file, one batch per signal and stream."""
+        meta = self.meta()
+        groups: dict[tuple[str, str], list[_Candidate]] = {}
+        for item in self._candidates():
+            groups.setdefault((item.signal, item.origin), []).append(item)
+        for (signal, origin), items in groups.items():
+            room = self.chunk_bytes
+            slices: list[Slice] = []
+            parts: list[bytes] = []
+            for item in items:
+                if room <= 0:
+                    break
+                entry = self._track(state, item)
+                if item.size <= entry.offset:
+                    continue
+                data = self._read_lines(item.path, entry.offset, room)
+                if not data:
+                    continue
+                slices.append(
+                    Slice(
+                        identity=self.identity(item.rel, entry),
+                        location=str(item.path),
+                        start=entry.offset,
+                        end=entry.offset + len(data),
+                    )
+                )
+                parts.append(data)
+                room -= len(data)
+            if slices:
+                batch = Batch(
+                    signal=signal,
+                    project_id=meta.get("project_id", ""),
+                    deployment_id=meta.get("deployment_id", ""),
+                    origin=origin,
+                    slices=slices,
+                )
+                yield batch, b"".join(parts)
+
+    @staticmethod
+    def _read_lines(path: Path, start: int, room: int) -> bytes:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = cut_whole_lines(handle.read(room))
+            while not data:  # one line longer than the room: read on to its end
+                more = handle.read(room)
+                if not more:
+                    return b""
+                handle.seek(start)
+                data = cut_whole_lines(handle.read(room + len(more)))
+                room += len(more)
+            return data
+
+    def read_batch(self, batch: Batch) -> bytes:
+        """The bytes of a journaled batch (the file may have been cut since: then
+        what is there now)."""
+        parts = []
+        for piece in batch.slices:
+            try:
+                with open(piece.location, "rb") as handle:
+                    handle.seek(piece.start)
+                    parts.append(cut_whole_lines(handle.read(piece.end - piece.start)))
+            except OSError:
+                continue
+        return b"".join(parts)
+
+    def commit(self, state: TailState, batch: Batch) -> None:
+        """After the insert: move each file's offset past its slice."""
+        for piece in batch.slices:
+            for rel, entry in state.files.items():
+                if self.identity(rel, entry) == piece.identity:
+                    entry.offset = max(entry.offset, piece.end)
+        state.pending = None

@@ -1,0 +1,333 @@
+"""The ingestion worker: files in storage and build folders into ClickHouse, exactly once.
+
+Each pass: repeat any journaled batch (ClickHouse drops it if it already went in),
+claim new files, and insert them in batches of up to ``chunk_bytes``; then tail the
+build folders. Nothing is marked done before ClickHouse acknowledged the insert.
+When ClickHouse is unavailable the pass stops, the files stay where they are, and
+the background loop waits longer each time (up to ``max_backoff_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from mastra_admin.core.errors import MastraAdminError, Unavailable
+from mastra_admin.core.file_storage import FileStorageProvider
+from mastra_admin.core.observability import IngestionStatus, IngestionWorker, ProcessingResult
+from mastra_admin.observability.clickhouse._batch import Batch
+from mastra_admin.observability.clickhouse._build_dirs import BuildDir, find_build_dirs
+from mastra_admin.observability.clickhouse._schema import (
+    PARSER_OF_SIGNAL,
+    REJECTS,
+    landing_table,
+)
+from mastra_admin.observability.clickhouse._settings import ClickHouseSettings
+from mastra_admin.observability.clickhouse._storage_files import Journal, StorageFiles
+from mastra_admin.observability.clickhouse._transport import ClickHouseError, Transport
+
+__all__ = ["ClickHouseIngestionWorker"]
+
+_log = structlog.get_logger("mastra_admin.observability.clickhouse")
+
+MAX_ATTEMPTS = 3
+"""Inserts ClickHouse refuses (not outages) before a batch is set aside."""
+
+
+def _event_type(signal: str) -> str:
+    return "logs" if signal == "runtime" else signal
+
+
+class ClickHouseIngestionWorker(IngestionWorker):
+    """Reads ``file_storage`` and the build folders under ``build_dirs``."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        database: str,
+        file_storage: FileStorageProvider,
+        *,
+        settings: ClickHouseSettings,
+        worker_id: str,
+        build_dirs: list[str] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.database = database
+        self.settings = settings
+        self.worker_id = worker_id
+        self.build_roots = list(build_dirs or [])
+        self.files = StorageFiles(
+            file_storage,
+            worker_id=worker_id,
+            project_id=settings.project_id,
+            lease_s=settings.lease_s,
+            delete_after_process=settings.delete_after_process,
+            chunk_bytes=settings.chunk_bytes,
+        )
+        self._pass_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._processing = False
+        self._started_at: datetime | None = None
+        self._last_processed_at: datetime | None = None
+        self._last_error: str | None = None
+        self._failed = False
+        self._totals = ProcessingResult()
+        self._adopt_checked = 0.0
+        self._journal = Journal(worker=worker_id)
+        self._journal_saved = True  # until proven otherwise: a journal may be on disk
+
+    # --- the interface ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
+        self._stopping.clear()
+        self._started_at = datetime.now(UTC)
+        self._task = asyncio.create_task(self._loop(), name=f"ingest-{self.worker_id}")
+        _log.info("ingest.started", worker_id=self.worker_id, build_roots=len(self.build_roots))
+
+    async def stop(self, *, drain: bool = True) -> None:
+        task, self._task = self._task, None
+        self._stopping.set()
+        if task is not None:
+            if drain:
+                await task
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        async with self._pass_lock:
+            keep = {s.identity for s in self._journal.batch.slices} if self._journal.batch else set()
+            keep |= set(self._journal.progress)
+            try:
+                released = await self.files.release(keep)
+                if not keep:
+                    await self.files.retire()
+            except MastraAdminError as exc:
+                _log.warning("ingest.release_failed", worker_id=self.worker_id, error=str(exc))
+                released = 0
+        _log.info("ingest.stopped", worker_id=self.worker_id, released=released, drained=drain)
+
+    async def process_once(self) -> ProcessingResult:
+        async with self._pass_lock:
+            self._processing = True
+            started = time.perf_counter()
+            result = ProcessingResult()
+            try:
+                await self._pass(result)
+                self._failed = False
+            except Unavailable as exc:
+                self._failed = True
+                self._last_error = exc.message
+                result.errors.append(exc.message)
+                _log.warning("ingest.unavailable", worker_id=self.worker_id, error=exc.message)
+            finally:
+                self._processing = False
+                result.duration_ms = (time.perf_counter() - started) * 1000
+                self._account(result)
+            return result
+
+    def status(self) -> IngestionStatus:
+        oldest = self.files.oldest_pending
+        return IngestionStatus(
+            running=self._task is not None and not self._task.done(),
+            processing=self._processing,
+            started_at=self._started_at,
+            last_processed_at=self._last_processed_at,
+            total_files_processed=self._totals.files_processed,
+            total_events_ingested=self._totals.events_ingested,
+            total_bad_lines=self._totals.bad_lines,
+            pending_files=self.files.pending_count,
+            lag_seconds=max(0.0, time.time() - oldest) if oldest is not None else 0.0,
+            last_error=self._last_error,
+        )
+
+    @property
+    def events_by_type(self) -> dict[str, int]:
+        return dict(self._totals.events_by_type)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        delay = self.settings.poll_interval_s
+        while not self._stopping.is_set():
+            try:
+                result = await self.process_once()
+            except Exception as exc:  # a bug must not kill ingestion silently
+                self._failed = True
+                self._last_error = str(exc)
+                _log.exception("ingest.pass_failed", worker_id=self.worker_id)
+                result = ProcessingResult(errors=[str(exc)])
+            if self._failed:
+                delay = min(max(delay * 2, self.settings.poll_interval_s), self.settings.max_backoff_s)
+                _log.info("ingest.backoff", worker_id=self.worker_id, seconds=delay)
+            else:
+                delay = self.settings.poll_interval_s
+                if result.files_processed >= self.settings.batch_size:
+                    continue  # more is waiting: no pause
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    def _account(self, result: ProcessingResult) -> None:
+        totals = self._totals
+        totals.files_processed += result.files_processed
+        totals.events_ingested += result.events_ingested
+        totals.bad_lines += result.bad_lines
+        for kind, count in result.events_by_type.items():
+            totals.events_by_type[kind] = totals.events_by_type.get(kind, 0) + count
+        if result.files_processed or result.events_ingested:
+            self._last_processed_at = datetime.now(UTC)
+        if not result.errors:
+            self._last_error = None
+
+    # --- one pass ---------------------------------------------------------------------
+
+    async def _pass(self, result: ProcessingResult) -> None:
+        files = self.files
+        await files.heartbeat()
+        now = time.monotonic()
+        if now - self._adopt_checked >= self.settings.lease_s / 3:
+            self._adopt_checked = now
+            await files.adopt_orphans()
+        await self._replay_journals(result)
+        claimed = await files.claimed()
+        room = self.settings.batch_size - len(claimed)
+        if room > 0:
+            await files.claim(await files.pending(), room)
+            claimed = await files.claimed()
+        claimed.sort(key=lambda c: (c.folder, c.project, c.rel))
+        journal = self._journal
+        while claimed:
+            next_batch = await files.next_batch(claimed, journal.progress)
+            if next_batch is None:
+                break
+            batch, data = next_batch
+            journal.batch = batch
+            await files.save_journal(journal)
+            self._journal_saved = True
+            if not await self._insert(batch, data, result):
+                await files.quarantine(batch, journal.progress)
+                finished = [s.identity for s in batch.slices]
+            else:
+                finished = await files.finish(batch, journal.progress)
+                result.files_processed += len(finished)
+            journal.batch = None
+            gone = set(finished)
+            claimed = [c for c in claimed if c.rel not in gone]
+        if journal.batch is None and not journal.progress:
+            if self._journal_saved:
+                await files.drop_journal()
+                self._journal_saved = False
+        else:
+            await files.save_journal(journal)
+        for folder in await asyncio.to_thread(find_build_dirs, self.build_roots):
+            await self._tail(BuildDir(folder, chunk_bytes=self.settings.chunk_bytes), result)
+
+    async def _replay_journals(self, result: ProcessingResult) -> None:
+        """Finish what the last run (or an adopted worker) left journaled."""
+        own = self.files.journal_path()
+        for path, journal in await self.files.journals():
+            if journal.batch is not None:
+                batch = journal.batch
+                data = await self.files.read_batch(batch)
+                if await self._insert(batch, data, result):
+                    done = await self.files.finish(batch, journal.progress)
+                    result.files_processed += len(done)
+                else:
+                    await self.files.quarantine(batch, journal.progress)
+                journal.batch = None
+                _log.info("ingest.replayed", worker_id=self.worker_id, token=batch.token)
+            if path == own:
+                self._journal.progress = dict(journal.progress)
+                await self.files.save_journal(self._journal)
+            else:
+                self._journal.progress.update(journal.progress)
+                await self.files.save_journal(self._journal)
+                await self.files.drop_journal(path)
+            self._journal_saved = True
+
+    async def _tail(self, folder: BuildDir, result: ProcessingResult) -> None:
+        with folder.locked() as mine:
+            if not mine:
+                return
+            state = await asyncio.to_thread(folder.load)
+            if state.pending is not None:
+                batch = state.pending
+                data = await asyncio.to_thread(folder.read_batch, batch)
+                await self._insert(batch, data, result)
+                folder.commit(state, batch)
+                await asyncio.to_thread(folder.save, state)
+            batches = folder.batches(state)
+            while True:
+                item = await asyncio.to_thread(next, batches, None)
+                if item is None:
+                    break
+                batch, data = item
+                state.pending = batch
+                await asyncio.to_thread(folder.save, state)
+                await self._insert(batch, data, result)
+                folder.commit(state, batch)
+                await asyncio.to_thread(folder.save, state)
+                result.files_processed += len(batch.slices)
+
+    async def _insert(self, batch: Batch, data: bytes, result: ProcessingResult) -> bool:
+        """Insert and count; False when ClickHouse refused the batch for good (it is
+        then counted as bad lines). Outages raise ``Unavailable``."""
+        lines = data.count(b"\n")
+        if not lines:
+            return True
+        table = f"{self.database}.{landing_table(PARSER_OF_SIGNAL[batch.signal])}"
+        try:
+            await self.transport.insert_lines(table, data, batch.insert_settings())
+        except ClickHouseError as exc:
+            batch.attempts += 1
+            _log.error(
+                "ingest.insert_refused",
+                worker_id=self.worker_id,
+                token=batch.token,
+                attempts=batch.attempts,
+                error=exc.message,
+            )
+            if batch.attempts < MAX_ATTEMPTS:
+                raise Unavailable(f"ClickHouse refused a batch: {exc.message}") from exc
+            result.bad_lines += lines
+            result.errors.append(f"batch set aside after {batch.attempts} attempts: {exc.message}")
+            return False
+        rows = await self.transport.fetch(
+            f"SELECT count() AS bad FROM {self.database}.{REJECTS} WHERE source = {{t:String}}",
+            {"t": batch.token},
+        )
+        bad = int(rows[0]["bad"]) if rows else 0
+        blank = data.count(b"\n\n") + (1 if data.startswith(b"\n") else 0)
+        events = max(0, lines - bad - blank)
+        kind = _event_type(batch.signal)
+        result.events_ingested += events
+        result.bad_lines += bad
+        result.events_by_type[kind] = result.events_by_type.get(kind, 0) + events
+        if bad:
+            _log.warning("ingest.bad_lines", worker_id=self.worker_id, token=batch.token, count=bad)
+        _log.debug(
+            "ingest.inserted",
+            worker_id=self.worker_id,
+            signal=batch.signal,
+            events=events,
+            bytes=len(data),
+        )
+        return True
+
+
+def stable_worker_id(path: Path) -> str:
+    """A worker name that survives restarts of the one process that may use ``path``."""
+    import hashlib
+    import socket
+
+    host = socket.gethostname().split(".")[0] or "host"
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in host)[:40]
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"{safe}-{digest}"
