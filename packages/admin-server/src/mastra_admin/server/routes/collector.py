@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
-from mastra_admin.core.errors import InvalidInput, NotFound, Unauthenticated, Unavailable
+from mastra_admin.core.errors import NotFound, Unauthenticated, Unavailable
 from mastra_admin.core.events import EventType
 from mastra_admin.core.observability_writer import write_batch
 from mastra_admin.server.auth import bearer_token
@@ -98,11 +98,16 @@ async def publish(call: Call) -> Any:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not valid JSON", details={"reason": str(exc)}) from exc
+        return error_response(
+            400, "bad_request", "the body is not valid JSON", {"reason": str(exc)}
+        )
     records = body.get(signal) if isinstance(body, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise InvalidInput(
-            f'the body must be {{"{signal}": [ ...objects... ]}}', details={"field": signal}
+        return error_response(
+            400,
+            "bad_request",
+            f'the body must be {{"{signal}": [ ...objects... ]}}',
+            {"field": signal},
         )
     if not records:
         return Accepted(accepted=0)

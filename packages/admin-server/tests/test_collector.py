@@ -1,0 +1,179 @@
+"""The collector with the real batches a Mastra server posts, and with bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mastra_admin.core.admin import MastraAdmin
+from mastra_admin.core.inputs import CreateDeployment, CreateProject
+from mastra_admin.core.local_file_storage import LocalFileStorage
+from mastra_admin.core.models import Deployment, DeploymentType
+
+from .conftest import World
+
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mastra-exporter"
+SIGNALS = ["spans", "logs", "metrics", "scores", "feedback"]
+
+
+@pytest.fixture
+async def deployment(admin: MastraAdmin, world: World) -> Deployment:
+    owner = world.owner.user.id
+    project = await admin.create_project(
+        owner, world.team_id, CreateProject(name="Weather", source_id="weather-agent")
+    )
+    return await admin.create_deployment(
+        owner, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
+    )
+
+
+def _fixture_body(signal: str) -> dict[str, object]:
+    request = json.loads((FIXTURES / f"{signal}.request.json").read_text())
+    body: dict[str, object] = request["body"]
+    return body
+
+
+def _url(admin: MastraAdmin, deployment: Deployment, signal: str) -> str:
+    """The path the exporter derives from MASTRA_CLOUD_TRACES_ENDPOINT for ``signal``."""
+    traces = admin.collector_url(deployment.id)
+    assert traces.endswith("/spans/publish")
+    path = traces.removeprefix(admin.settings.admin_url)
+    return path.removesuffix("spans/publish") + f"{signal}/publish"
+
+
+def _auth(admin: MastraAdmin, deployment: Deployment) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin.collector_token(deployment.id)}"}
+
+
+async def _files(admin: MastraAdmin) -> list[str]:
+    assert admin.file_storage is not None
+    return [f.path for f in await admin.file_storage.list("")]
+
+
+@pytest.mark.parametrize("signal", SIGNALS)
+async def test_real_batches_are_stored_whole_before_the_answer(
+    signal: str, admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    body = _fixture_body(signal)
+    response = await client.post(
+        _url(admin, deployment, signal), json=body, headers=_auth(admin, deployment)
+    )
+    assert response.status_code == 200, response.text
+    sent = body[signal]
+    assert isinstance(sent, list)
+    assert response.json() == {"accepted": len(sent)}
+
+    files = await _files(admin)
+    assert len(files) == 1
+    folder, project_id, name = files[0].split("/")
+    assert folder == signal
+    assert project_id == deployment.project_id
+    assert name.endswith(".jsonl")
+    assert admin.file_storage is not None
+    lines = (await admin.file_storage.read(files[0])).decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(sent)
+    for original, stored in zip(sent, records, strict=True):
+        assert isinstance(original, dict)
+        assert stored["deployment_id"] == deployment.id
+        assert stored["project_id"] == deployment.project_id
+        assert {k: v for k, v in stored.items() if k not in {"deployment_id", "project_id"}} == {
+            k: v for k, v in original.items() if k not in {"deployment_id", "project_id"}
+        }
+
+
+async def test_a_wrong_or_missing_token_is_401_and_stores_nothing(
+    admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    url = _url(admin, deployment, "spans")
+    body = _fixture_body("spans")
+    other = admin.collector_token("another-deployment")
+    for headers in ({}, {"Authorization": f"Bearer {other}"}, {"Authorization": "Basic x"}):
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthenticated"
+    assert await _files(admin) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"[]",
+        b'{"logs": []}',
+        b'{"spans": {"id": 1}}',
+        b'{"spans": [1, 2]}',
+        "\udc80".encode("utf-8", "surrogatepass"),
+    ],
+)
+async def test_malformed_bodies_are_400_and_store_nothing(
+    raw: bytes, admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        _url(admin, deployment, "spans"),
+        content=raw,
+        headers={**_auth(admin, deployment), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_request"
+    assert await _files(admin) == []
+
+
+async def test_a_batch_over_the_limit_is_413(
+    admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    big = {"logs": [{"message": "x" * 1000, "level": "info"} for _ in range(100)]}
+    response = await client.post(
+        _url(admin, deployment, "logs"), json=big, headers=_auth(admin, deployment)
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["details"]["limit"] == 64 * 1024
+    assert await _files(admin) == []
+
+
+async def test_unknown_signal_is_404(
+    admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        _url(admin, deployment, "traces"), json={"traces": []}, headers=_auth(admin, deployment)
+    )
+    assert response.status_code == 404
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs: the file storage's disk, soon full."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+async def test_a_full_disk_is_503_with_retry_after_and_leaves_no_partial_file(
+    admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient, tiny_disk: Path
+) -> None:
+    admin.file_storage = LocalFileStorage(tiny_disk)
+    url = _url(admin, deployment, "logs")
+    batch = {"logs": [{"message": "y" * 500, "level": "info"} for _ in range(40)]}  # ~22 KB
+    statuses = []
+    for _ in range(6):
+        response = await client.post(url, json=batch, headers=_auth(admin, deployment))
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert response.headers["Retry-After"].isdigit()
+            assert response.json()["error"]["code"] == "unavailable"
+    assert 200 in statuses and 503 in statuses, statuses
+    accepted = statuses.count(200)
+    files = sorted(p for p in tiny_disk.rglob("*") if p.is_file())
+    assert len(files) == accepted, [p.name for p in files]
+    for path in files:
+        lines = path.read_text().splitlines()
+        assert len(lines) == 40 and all(json.loads(line)["message"] for line in lines)
