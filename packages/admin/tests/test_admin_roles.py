@@ -225,3 +225,18 @@ async def test_custom_roles_need_the_advanced_rbac_feature(make_admin: AdminFact
         )
     # Listing roles needs no feature.
     assert len(await admin.list_roles(root.id, team.id)) == 5
+
+
+async def test_deploying_needs_build_create_as_well(world: World) -> None:
+    """A role with ``deployment:deploy`` alone may stop a deployment, not queue builds."""
+    admin, team, owner = world.admin, world.team, world.owner
+    role = await admin.create_role(
+        owner.id,
+        team.id,
+        CreateRole(name="operator", permissions=["deployment:read", "deployment:deploy"]),
+    )
+    await admin.assign_role(owner.id, team.id, on_team(world, role.id, world.outsider.id))
+    with pytest.raises(PermissionDenied, match="build:create"):
+        await admin.deploy(world.outsider.id, world.deployment.id)
+    stopped = await admin.stop(world.outsider.id, world.deployment.id)
+    assert stopped.status.value == "stopped"

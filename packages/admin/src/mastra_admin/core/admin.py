@@ -1515,13 +1515,22 @@ class MastraAdmin:
             "mastra_admin_build_finished", build=build, deployment=deployment, project=project
         )
 
+    async def _deployment_to_build(
+        self, actor_id: str, deployment_id: str
+    ) -> tuple[Deployment, Team]:
+        """Queueing a build of a deployment takes ``deployment:deploy`` and
+        ``build:create``."""
+        deployment, project, team = await self._deployment_for(
+            actor_id, deployment_id, "deployment:deploy"
+        )
+        await self.authorizer.ensure(actor_id, "build:create", team.id, project.id)
+        return deployment, team
+
     async def deploy(
         self, actor_id: str, deployment_id: str, request: DeployRequest | None = None
     ) -> Build:
         """Queue a build of the deployment; a worker builds and starts it."""
-        deployment, _, team = await self._deployment_for(
-            actor_id, deployment_id, "deployment:deploy"
-        )
+        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
         request = request or DeployRequest()
         await self._check_billing(team)
         return await self._enqueue(
@@ -1555,9 +1564,7 @@ class MastraAdmin:
     async def restart(self, actor_id: str, deployment_id: str) -> Build:
         """Start the current build again: from its kept output when the runner still
         has it, otherwise by rebuilding."""
-        deployment, _, team = await self._deployment_for(
-            actor_id, deployment_id, "deployment:deploy"
-        )
+        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
         if deployment.current_build_id is None:
             raise Conflict(
                 "the deployment has never been deployed: deploy it first",
@@ -1586,9 +1593,7 @@ class MastraAdmin:
     ) -> Build:
         """Re-deploy an earlier succeeded build of this deployment from its kept
         output, without rebuilding; ``Conflict`` when the output is gone."""
-        deployment, _, team = await self._deployment_for(
-            actor_id, deployment_id, "deployment:deploy"
-        )
+        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
         build_id = request.build_id if isinstance(request, RollbackRequest) else request
         target = await self.storage.builds.get(build_id)
         if target is None or target.deployment_id != deployment.id:
