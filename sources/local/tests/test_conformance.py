@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mastra_admin.core.testing.source import SourceConformance
+from mastra_admin.core.testing import SourceConformance
 from mastra_admin.sources.local import LocalProjectSource
 
 
