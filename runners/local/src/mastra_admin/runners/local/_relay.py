@@ -31,14 +31,18 @@ class RotatingFile:
         self.size = 0
         self.pending = b""
         self.mine: list[str] = []
+        self.last_stamp = 0
 
     def _open(self) -> None:
-        stamp = int(time.time() * 1000)
+        # Names must sort in writing order even when files rotate within one
+        # millisecond (and a deleted old name must never be reused).
+        stamp = max(int(time.time() * 1000), self.last_stamp + 1)
         while True:
             name = f"{self.stream}-{stamp}-{os.getpid()}.log"
             path = os.path.join(self.directory, name)
             try:
                 self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+                self.last_stamp = stamp
                 break
             except FileExistsError:
                 stamp += 1

@@ -1,0 +1,251 @@
+"""``nox -s bench -- runner``: what the local runner costs.
+
+1. Deploy to healthy: copy, ``npm ci``, ``mastra build``, start, first healthy
+   answer, for the fixture project, through ``LocalProcessRunner`` and as the same
+   commands run directly (copy, subprocesses, the same health probe), alternating,
+   in one run. Goal: the runner adds at most 0.5 s.
+2. Supervision: 20 servers running; the admin process's CPU at rest, then with each
+   server's stats (psutil and a health probe) refreshed every second, 15 times more
+   often than the default, plus the 20 log relays' CPU; from these, the cost at the
+   default refresh of 15 s. Goal: at most 1% of a core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+
+from benchmarks._report import Figure
+from mastra_admin.core.errors import NotFound
+from mastra_admin.core.runner import BuildContext
+from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
+from mastra_admin.core.testing.projects import write_mastra_project
+from mastra_admin.core.testing.runner import make_build_context
+from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
+from mastra_admin.runners.local._commands import build_command, install_command
+from mastra_admin.runners.local._health import probe
+from mastra_admin.runners.local._ports import port_is_free
+
+ROUNDS = 3
+SERVERS = 20
+WINDOW_S = 20.0
+IDLE_S = 10.0
+REFRESH_S = 1.0
+DEFAULT_REFRESH_S = 15.0  # BuildSettings.health_interval_s
+_IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git")
+
+
+class _FolderSource(ProjectSourceProvider):
+    type: ClassVar[str] = "local"
+
+    async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:
+        return []
+
+    async def get_project(self, source_id: str) -> ProjectSource:
+        raise NotFound(source_id)
+
+    async def validate_access(self, source: ProjectSource) -> bool:
+        return True
+
+    async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
+        await asyncio.to_thread(
+            shutil.copytree, source.path, target_dir, ignore=_IGNORE, dirs_exist_ok=True
+        )
+        return target_dir
+
+
+async def _quiet(_: str) -> None:
+    return None
+
+
+async def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    while await process.stdout.read(65536):
+        pass
+    if await process.wait() != 0:
+        raise RuntimeError(f"{argv} failed")
+
+
+async def _direct(project: Path, work: Path, port: int) -> float:
+    """The same commands, run by hand: the reference."""
+    began = time.perf_counter()
+    target = work / "src"
+    await asyncio.to_thread(shutil.copytree, project, target, ignore=_IGNORE)
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
+    await _run([*install_command(target, "npm"), "--include=dev"], target, env)
+    await _run(build_command("npm"), target, env)
+    server = await asyncio.create_subprocess_exec(
+        "node",
+        ".mastra/output/index.mjs",
+        cwd=target,
+        env={**env, "PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while await probe("127.0.0.1", port, "/health", timeout_s=2) != 200:
+            await asyncio.sleep(0.1)
+        return time.perf_counter() - began
+    finally:
+        server.kill()
+        await server.wait()
+
+
+async def _through_runner(runner: LocalProcessRunner, ctx: BuildContext) -> float:
+    began = time.perf_counter()
+    artifact = await runner.build(ctx, _quiet)
+    server = await runner.start(ctx, artifact, _quiet)
+    elapsed = time.perf_counter() - began
+    await runner.stop(server, grace_s=2)
+    return elapsed
+
+
+async def _deploy_figures(root: Path) -> list[Figure]:
+    project = write_mastra_project(root / "bench-agent", name="bench-agent")
+    runner = LocalProcessRunner(
+        _FolderSource(),
+        LocalRunnerSettings(
+            builds_dir=root / "builds", port_range_start=24100, port_range_end=24199
+        ),
+    )
+    port = next(p for p in range(24300, 24400) if port_is_free("127.0.0.1", p))
+    direct: list[float] = []
+    managed: list[float] = []
+    await _through_runner(runner, make_build_context(project))  # warm npm's cache and the disk
+    for round_ in range(ROUNDS):
+        # Alternate which goes first, so that neither always runs on a warmer disk.
+        if round_ % 2:
+            managed.append(await _through_runner(runner, make_build_context(project)))
+        direct.append(await _direct(project, root / f"direct-{round_}", port))
+        if not round_ % 2:
+            managed.append(await _through_runner(runner, make_build_context(project)))
+    d, m = statistics.median(direct), statistics.median(managed)
+    overhead = m - d
+    return [
+        Figure(
+            bench="runner",
+            figure=f"deploy to healthy (median of {ROUNDS})",
+            value=m,
+            unit="s",
+            reference=d,
+            reference_label="same commands run directly",
+        ),
+        Figure(
+            bench="runner",
+            figure="runner overhead per deploy",
+            value=overhead,
+            unit="s",
+            goal="<= 0.5 s",
+            met=overhead <= 0.5,
+        ),
+    ]
+
+
+async def _supervision_figures(root: Path) -> list[Figure]:
+    project = write_mastra_project(root / "supervised-agent", name="supervised-agent")
+    runner = LocalProcessRunner(
+        _FolderSource(),
+        LocalRunnerSettings(
+            builds_dir=root / "builds-20", port_range_start=24500, port_range_end=24599
+        ),
+    )
+    ctx = make_build_context(project)
+    artifact = await runner.build(ctx, _quiet)
+    servers = [await runner.start(ctx, artifact, _quiet) for _ in range(SERVERS)]
+    try:
+        relays = [psutil.Process(int(s.metadata["relay_pid"])) for s in servers]
+        nodes = [psutil.Process(int(s.process_id or 0)) for s in servers]
+        me = psutil.Process()
+        await asyncio.sleep(1.0)
+
+        def cpu() -> float:
+            times = me.cpu_times()
+            return times.user + times.system
+
+        # The admin process at rest with 20 servers (event loop, child watchers).
+        idle_start, idle_wall = cpu(), time.perf_counter()
+        await asyncio.sleep(IDLE_S)
+        idle_rate = (cpu() - idle_start) / (time.perf_counter() - idle_wall)
+
+        relay_before = sum(sum(p.cpu_times()[:2]) for p in relays)
+        node_before = sum(sum(p.cpu_times()[:2]) for p in nodes)
+        busy_start, wall = cpu(), time.perf_counter()
+        rounds = 0
+        while time.perf_counter() - wall < WINDOW_S:
+            tick = time.perf_counter()
+            stats = await asyncio.gather(*(runner.stats(s) for s in servers))
+            assert all(s.healthy for s in stats)
+            rounds += 1
+            await asyncio.sleep(max(0.0, REFRESH_S - (time.perf_counter() - tick)))
+        elapsed = time.perf_counter() - wall
+        admin_cpu = cpu() - busy_start
+        relay_cpu = sum(sum(p.cpu_times()[:2]) for p in relays) - relay_before
+        node_cpu = sum(sum(p.cpu_times()[:2]) for p in nodes) - node_before
+        rss_mb = sum(p.memory_info().rss for p in relays) / 2**20
+        per_round = max(0.0, admin_cpu - idle_rate * elapsed) / rounds
+    finally:
+        await asyncio.gather(*(runner.stop(s, grace_s=2) for s in servers))
+    stress_pct = 100 * (admin_cpu + relay_cpu) / elapsed
+    default_pct = 100 * (idle_rate + per_round / DEFAULT_REFRESH_S + relay_cpu / elapsed)
+    return [
+        Figure(
+            bench="runner",
+            figure=f"supervising {SERVERS} servers, stats every {DEFAULT_REFRESH_S:g} s (default)",
+            value=default_pct,
+            unit="% of a core",
+            reference=100 * node_cpu / elapsed,
+            reference_label=f"the {SERVERS} idle servers themselves",
+            goal="<= 1%",
+            met=default_pct <= 1.0,
+        ),
+        Figure(
+            bench="runner",
+            figure=f"same, stats every {REFRESH_S:g} s ({rounds} rounds measured)",
+            value=stress_pct,
+            unit="% of a core",
+        ),
+        Figure(
+            bench="runner",
+            figure=f"CPU of one stats round over {SERVERS} servers",
+            value=per_round * 1000,
+            unit="ms",
+        ),
+        Figure(
+            bench="runner",
+            figure=f"memory of the {SERVERS} log relays",
+            value=rss_mb,
+            unit="MB",
+        ),
+    ]
+
+
+async def _main() -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="mastra-bench-runner-") as folder:
+        root = Path(folder)
+        figures = await _deploy_figures(root)
+        figures += await _supervision_figures(root)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(root / "builds", ignore_errors=True)
+        return figures
+
+
+def run() -> list[Figure]:
+    return asyncio.run(_main())
