@@ -213,3 +213,16 @@ async def test_a_custom_role_of_another_team_does_not_apply(world: World) -> Non
     )
     access = await admin.authorizer.access(world.member.id, other_team.id)
     assert not access.visible
+
+
+def test_the_access_control_page_shows_the_current_permissions() -> None:
+    from pathlib import Path
+
+    from mastra_admin.core.rbac import permission_table
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "access-control.md"
+    assert permission_table() in page.read_text(encoding="utf-8"), (
+        "docs/access-control.md is out of date: paste "
+        "`python -c 'from mastra_admin.core.rbac import permission_table; "
+        "print(permission_table())'` into it"
+    )

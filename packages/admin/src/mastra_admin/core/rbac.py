@@ -38,6 +38,7 @@ __all__ = [
     "check_custom_permissions",
     "has_permission",
     "permission_matches",
+    "permission_table",
     "system_role_id",
     "system_role_permissions",
     "system_roles",
@@ -195,6 +196,22 @@ def check_custom_permissions(permissions: Sequence[str]) -> list[str]:
             details={"field": "permissions", "unknown": unknown},
         )
     return list(dict.fromkeys(permissions))
+
+
+def permission_table() -> str:
+    """The catalogue and the team system roles as a markdown table (for the docs)."""
+    ranks = ("team_owner", "team_admin", "team_member", "team_viewer")
+    lines = [
+        "| permission | allows | owner | admin | member | viewer |",
+        "|---|---|:-:|:-:|:-:|:-:|",
+    ]
+    for permission, allows in PERMISSIONS.items():
+        marks = " | ".join(
+            "✓" if has_permission(system_role_permissions(rank), permission) else ""
+            for rank in ranks
+        )
+        lines.append(f"| `{permission}` | {allows} | {marks} |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
