@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
+
+from mastra_admin.core.errors import LicenceLimit
 from mastra_admin.core.hookspecs import hookimpl
-from mastra_admin.core.licence import LicenceTier
+from mastra_admin.core.inputs import CreateDeployment, CreateProject, CreateTeam
+from mastra_admin.core.licence import LicenceTier, LicenceValidator
+from mastra_admin.core.models import DeploymentType
 from mastra_admin.core.plugins import PluginManager
-from mastra_admin.core.testing.fakes import FakeRouter, FakeSource
+from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
 
 from .conftest import AdminFactory
 
@@ -59,3 +64,35 @@ async def test_without_a_licence_the_community_tier_applies(make_admin: AdminFac
     info = admin.licence_info()
     assert info.tier is LicenceTier.COMMUNITY
     assert not info.valid
+
+
+class KubernetesLikeRunner(FakeRunner):
+    type: ClassVar[str] = "k8s"
+
+
+async def test_a_licence_gated_runner_needs_its_feature(
+    make_admin: AdminFactory, enterprise_licence: LicenceValidator
+) -> None:
+    community = await make_admin(runner=KubernetesLikeRunner())  # starts, with a warning
+    root, _ = await community.bootstrap_admin("root@example.com")
+    team = await community.create_team(root.id, CreateTeam(name="Search"))
+    project = await community.create_project(
+        root.id, team.id, CreateProject(name="Weather", source_id="weather-agent")
+    )
+    deployment = await community.create_deployment(
+        root.id, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
+    )
+    with pytest.raises(LicenceLimit, match="k8s-runner"):
+        await community.deploy(root.id, deployment.id)
+
+    licensed = await make_admin(runner=KubernetesLikeRunner(), licence=enterprise_licence)
+    root, _ = await licensed.bootstrap_admin("root@example.com")
+    team = await licensed.create_team(root.id, CreateTeam(name="Search"))
+    project = await licensed.create_project(
+        root.id, team.id, CreateProject(name="Weather", source_id="weather-agent")
+    )
+    deployment = await licensed.create_deployment(
+        root.id, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
+    )
+    build = await licensed.deploy(root.id, deployment.id)
+    assert build.status.value == "queued"

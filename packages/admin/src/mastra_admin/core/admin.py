@@ -142,7 +142,7 @@ if TYPE_CHECKING:
     from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
     from mastra_admin.core.storage import AdminStorage
 
-__all__ = ["INVITE_TTL", "PROJECT_TOKEN_DEFAULT_SCOPES", "MastraAdmin"]
+__all__ = ["INVITE_TTL", "PROJECT_TOKEN_DEFAULT_SCOPES", "PROVIDER_FEATURES", "MastraAdmin"]
 
 _log = structlog.get_logger("mastra_admin.core.admin")
 
@@ -160,6 +160,14 @@ PROJECT_TOKEN_DEFAULT_SCOPES: tuple[str, ...] = (
 )
 """What a project token may do when created without scopes: what a CI job needs to
 deploy and follow its build."""
+
+PROVIDER_FEATURES: dict[tuple[str, str], str] = {
+    ("runner", "k8s"): "k8s-runner",
+    ("router", "cloudflare"): "cloudflare-router",
+    ("source", "github"): "github-source",
+}
+"""Providers (kind, type) that the licence gates, and the feature each needs:
+without it the platform starts (and warns) but queues no builds with them."""
 
 
 class MastraAdmin:
@@ -337,6 +345,12 @@ class MastraAdmin:
         self._initialised = True
         info = self.licence.info()
         _log.info("admin.started", licence_tier=info.tier.value, licence_valid=info.valid)
+        if not info.valid:
+            _log.warning("licence.community_tier", reason=info.message)
+        try:
+            self._require_provider_features("runner", "router", "source")
+        except LicenceLimit as exc:
+            _log.warning("licence.provider_not_licensed", reason=exc.message)
         await self.fire("mastra_admin_startup")
 
     async def close(self) -> None:
@@ -798,12 +812,11 @@ class MastraAdmin:
             raise Conflict("this person is already a member", details={"field": "email"})
         now = utcnow()
         pending = await self.storage.teams.list_pending_invites(team_id, now)
-        for invite in pending:
-            if invite.email.lower() == email.lower():
-                await self.storage.teams.delete_invite(invite.id)
-        pending = [i for i in pending if i.email.lower() != email.lower()]
+        replaced = [i for i in pending if i.email.lower() == email.lower()]
         members = await self.storage.teams.count_members(team_id)
-        self.licence.check_limit("max_members_per_team", members + len(pending))
+        self.licence.check_limit("max_members_per_team", members + len(pending) - len(replaced))
+        for invite in replaced:
+            await self.storage.teams.delete_invite(invite.id)
         generated = generate_token(INVITE_TOKEN_PREFIX)
         invite = await self.storage.teams.create_invite(
             TeamInvite(
@@ -1100,6 +1113,7 @@ class MastraAdmin:
         """Create a project from a project the source knows (``data.source_id``),
         up to the licence's ``max_projects`` (counted across the installation)."""
         await self._team_for(actor_id, team_id, "project:create")
+        self._require_provider_features("source")
         self.licence.check_limit("max_projects", await self.storage.projects.count())
         source = await self.require_source().get_project(data.source_id)
         if "source_type" in data.model_fields_set and source.type != data.source_type:
@@ -1462,7 +1476,18 @@ class MastraAdmin:
 
     # --- deploy, stop, restart, rollback ------------------------------------------------
 
+    def _require_provider_features(self, *kinds: str) -> None:
+        """A provider whose use the licence gates (a Kubernetes runner, say) works
+        only while the licence includes its feature."""
+        for kind in kinds:
+            provider = getattr(self, kind, None)
+            name = getattr(provider, "type", None)
+            feature = PROVIDER_FEATURES.get((kind, str(name)))
+            if feature is not None:
+                self.licence.require_feature(feature)
+
     async def _check_billing(self, team: Team) -> None:
+        self._require_provider_features("runner", "router", "source")
         if self.billing is not None and not await self.billing.can_use(team.id, "builds"):
             raise LicenceLimit(
                 "the team's billing plan allows no more builds now",
@@ -1697,8 +1722,7 @@ class MastraAdmin:
         build_logs = self.build_logs
         if build_logs is None:
             raise Unavailable("build logs need file storage, and none is configured")
-        data = await build_logs.read(build_id, offset=offset)
-        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+        return await build_logs.read(build_id, offset=offset)
 
     async def get_queue_position(self, actor_id: str, build_id: str) -> int | None:
         """1-based position of a queued build, ``None`` when it is not queued."""
