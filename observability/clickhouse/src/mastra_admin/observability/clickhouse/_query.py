@@ -279,9 +279,7 @@ class QueryBuilder:
         w.equals("trace_id", q.trace_id)
         w.equals("status", q.status.value if q.status else None)
         w.contains("name", q.name)
-        return self._page(
-            TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset
-        )
+        return self._page(TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset)
 
     def span_counts(self, trace_ids: list[str], project_id: str | None) -> Statement:
         w = Where()
@@ -324,9 +322,7 @@ class QueryBuilder:
         w.equals("span_type", q.span_type)
         w.equals("status", q.status.value if q.status else None)
         w.contains("name", q.name)
-        return self._page(
-            SPANS, _SPAN_COLUMNS, w, "start_time DESC, span_id", q.limit, q.offset
-        )
+        return self._page(SPANS, _SPAN_COLUMNS, w, "start_time DESC, span_id", q.limit, q.offset)
 
     def logs(self, q: LogQuery) -> tuple[Statement, Statement]:
         w = Where()
@@ -342,9 +338,7 @@ class QueryBuilder:
         w = Where()
         self._scope(w, q, "timestamp")
         w.equals("name", q.name)
-        return self._page(
-            METRICS, _METRIC_COLUMNS, w, "timestamp DESC, id", q.limit, q.offset
-        )
+        return self._page(METRICS, _METRIC_COLUMNS, w, "timestamp DESC, id", q.limit, q.offset)
 
     def scores(self, q: ScoreQuery) -> tuple[Statement, Statement]:
         w = Where()
@@ -360,9 +354,7 @@ class QueryBuilder:
         self._scope(w, q, "timestamp")
         w.equals("trace_id", q.trace_id)
         w.equals("feedback_type", q.feedback_type)
-        return self._page(
-            FEEDBACK, _FEEDBACK_COLUMNS, w, "timestamp DESC, id", q.limit, q.offset
-        )
+        return self._page(FEEDBACK, _FEEDBACK_COLUMNS, w, "timestamp DESC, id", q.limit, q.offset)
 
     @staticmethod
     def uses_hourly_view(q: TimeSeriesQuery) -> bool:
@@ -539,4 +531,3 @@ def _trace_of(spans: list[Span]) -> Trace:
         end_time=end,
         duration_ms=(end - first.start_time).total_seconds() * 1000 if end else None,
     )
-

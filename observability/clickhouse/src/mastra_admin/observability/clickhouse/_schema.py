@@ -368,8 +368,13 @@ SELECT
         concat('{{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', kv.2),
             arrayFilter(kv -> kv.1 NOT IN ({_LOG_KNOWN_KEYS}),
                 JSONExtractKeysAndValuesRaw(_rec))), ','), '}}')) AS attributes,
-    {_first("_r.logId", "_r.id",
-            "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))")}
+    {
+    _first(
+        "_r.logId",
+        "_r.id",
+        "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))",
+    )
+}
         AS id,
     now64(3) AS recorded_at,
     if(_ctx_signal = 'runtime', if(empty(trimBoth(line)), 'skip', ''),
@@ -400,11 +405,24 @@ _METRIC_COLUMNS = (
     "recorded_at",
 )
 
+_METRIC_METADATA = _extras(
+    _object("_r.metadata"),
+    [
+        ("correlationContext", _object("_r.correlationContext", "''")),
+        ("costContext", _object("_r.costContext", "''")),
+    ],
+)
+
 _METRICS_SELECT = f"""
 SELECT
     {_ids()},
-    {_first("_r.metricId", "_r.id",
-            "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))")}
+    {
+    _first(
+        "_r.metricId",
+        "_r.id",
+        "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))",
+    )
+}
         AS id,
     _r.name AS name,
     multiIf(_r.metricType IN ('counter', 'gauge', 'histogram'), _r.metricType,
@@ -416,12 +434,11 @@ SELECT
     {_object("_r.labels")} AS labels,
     {_nullable(_first("_r.traceId", "_r.trace_id"))} AS trace_id,
     {_nullable(_first("_r.spanId", "_r.span_id"))} AS span_id,
-    {_extras(_object("_r.metadata"), [("correlationContext", _object("_r.correlationContext", "''")), ("costContext", _object("_r.costContext", "''"))])}
-        AS metadata,
+    {_METRIC_METADATA} AS metadata,
     now64(3) AS recorded_at,
     {_reject_reason("name = '' OR isNull(_r.value) OR isNull(_at)")} AS _reject,
     {_raw_line()}
-"""  # noqa: E501
+"""
 
 _SCORE_FIELDS = (
     "id String, scoreId String, name String, scorerName String, scorerId String, "
@@ -446,11 +463,28 @@ _SCORE_COLUMNS = (
     "recorded_at",
 )
 
+_SCORE_METADATA = _extras(
+    _object("_r.metadata"),
+    [
+        ("scorerName", _json_string("_r.scorerName")),
+        ("scorerVersion", _json_string("_r.scorerVersion")),
+        ("scoreSource", _json_string("_r.scoreSource")),
+        ("targetEntityType", _json_string("_r.targetEntityType")),
+        ("normalizedValue", "if(isNull(_r.normalizedValue), '', toString(_r.normalizedValue))"),
+        ("correlationContext", _object("_r.correlationContext", "''")),
+    ],
+)
+
 _SCORES_SELECT = f"""
 SELECT
     {_ids()},
-    {_first("_r.scoreId", "_r.id",
-            "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))")}
+    {
+    _first(
+        "_r.scoreId",
+        "_r.id",
+        "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))",
+    )
+}
         AS id,
     {_first("_r.name", "_r.scorerName", "_r.scorerId")} AS name,
     coalesce(_r.score, _r.value) AS _value,
@@ -461,12 +495,11 @@ SELECT
     assumeNotNull(_at) AS timestamp,
     {_nullable(_first("_r.traceId", "_r.trace_id"))} AS trace_id,
     {_nullable(_first("_r.spanId", "_r.span_id"))} AS span_id,
-    {_extras(_object("_r.metadata"), [("scorerName", _json_string("_r.scorerName")), ("scorerVersion", _json_string("_r.scorerVersion")), ("scoreSource", _json_string("_r.scoreSource")), ("targetEntityType", _json_string("_r.targetEntityType")), ("normalizedValue", "if(isNull(_r.normalizedValue), '', toString(_r.normalizedValue))"), ("correlationContext", _object("_r.correlationContext", "''"))])}
-        AS metadata,
+    {_SCORE_METADATA} AS metadata,
     now64(3) AS recorded_at,
     {_reject_reason("name = '' OR isNull(_value) OR isNull(_at)")} AS _reject,
     {_raw_line()}
-"""  # noqa: E501
+"""
 
 _FEEDBACK_FIELDS = (
     "id String, feedbackId String, timestamp String, traceId String, trace_id String, "
@@ -491,11 +524,20 @@ _FEEDBACK_COLUMNS = (
     "recorded_at",
 )
 
+_FEEDBACK_METADATA = _extras(
+    _object("_r.metadata"), [("correlationContext", _object("_r.correlationContext", "''"))]
+)
+
 _FEEDBACK_SELECT = f"""
 SELECT
     {_ids()},
-    {_first("_r.feedbackId", "_r.id",
-            "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))")}
+    {
+    _first(
+        "_r.feedbackId",
+        "_r.id",
+        "lower(hex(sipHash128(_ctx_source, _ctx_offset, rowNumberInAllBlocks(), line)))",
+    )
+}
         AS id,
     {_ts("_at", "_r.timestamp")},
     assumeNotNull(_at) AS timestamp,
@@ -506,12 +548,12 @@ SELECT
     JSONExtractRaw(_rec, 'value') AS value,
     {_nullable("_r.comment")} AS comment,
     {_nullable(_first("_r.feedbackUserId", "_r.user_id", "_r.userId"))} AS user_id,
-    {_extras(_object("_r.metadata"), [("correlationContext", _object("_r.correlationContext", "''"))])}
-        AS metadata,
+    {_FEEDBACK_METADATA} AS metadata,
     now64(3) AS recorded_at,
     {_reject_reason("isNull(_at)")} AS _reject,
     {_raw_line()}
-"""  # noqa: E501
+"""
+
 
 def landing_table(parser: str) -> str:
     """The Null-engine table whose inserts the parser ``parser`` reads."""
@@ -744,7 +786,8 @@ def _hourly_views(db: str, days: int, log_days: int, window: int) -> list[str]:
         (
             SPANS,
             "start_time",
-            "span_type LowCardinality(String),\n    status Enum8('unset' = 0, 'ok' = 1, 'error' = 2)",
+            "span_type LowCardinality(String),\n    "
+            "status Enum8('unset' = 0, 'ok' = 1, 'error' = 2)",
             "span_type, status",
             latency_columns,
             latency_select,
@@ -942,8 +985,10 @@ class Schema:
         return names
 
     def _ttl_days(self, table: str) -> int:
-        return self.log_retention_days if table in (LOGS, HOURLY_VIEWS[LOGS] + "_data") else (
-            self.retention_days
+        return (
+            self.log_retention_days
+            if table in (LOGS, HOURLY_VIEWS[LOGS] + "_data")
+            else (self.retention_days)
         )
 
     async def _existing(self) -> dict[str, str]:
@@ -1026,8 +1071,10 @@ ORDER BY version"""
             days = self._ttl_days(name)
             if engine is None or f"toIntervalDay({days})" in engine:
                 continue
-            column = "hour" if name.endswith("_data") else (
-                "start_time" if name in (TRACES, SPANS) else "timestamp"
+            column = (
+                "hour"
+                if name.endswith("_data")
+                else ("start_time" if name in (TRACES, SPANS) else "timestamp")
             )
             _log.info("clickhouse.ttl.changed", table=name, days=days)
             await self.transport.execute(

@@ -141,7 +141,7 @@ class _ChdbEngine:
                 raise Unavailable("the embedded engine needs the chdb-core package") from exc
             Path(path).mkdir(parents=True, exist_ok=True)
             try:
-                cls._session = chdb_session.Session(path)
+                cls._session = chdb_session.Session(path)  # type: ignore[no-untyped-call]
             except Exception as exc:
                 raise Unavailable(
                     f"cannot open the embedded ClickHouse at {path}: {_first_line(exc)} "
@@ -385,9 +385,7 @@ class ServerTransport(Transport):
     async def execute(self, sql: str, params: Mapping[str, ParamValue] | None = None) -> None:
         if self._closed:
             raise Unavailable("the ClickHouse transport is closed")
-        await self._offload.run(
-            self._run, lambda c: c.execute(sql, dict(params or {})), sql
-        )
+        await self._offload.run(self._run, lambda c: c.execute(sql, dict(params or {})), sql)
 
     async def fetch(self, sql: str, params: Mapping[str, ParamValue] | None = None) -> list[Row]:
         if self._closed:

@@ -103,7 +103,8 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         async with self._pass_lock:
-            keep = {s.identity for s in self._journal.batch.slices} if self._journal.batch else set()
+            pending = self._journal.batch
+            keep = {s.identity for s in pending.slices} if pending is not None else set()
             keep |= set(self._journal.progress)
             try:
                 released = await self.files.release(keep)
@@ -165,7 +166,9 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 _log.exception("ingest.pass_failed", worker_id=self.worker_id)
                 result = ProcessingResult(errors=[str(exc)])
             if self._failed:
-                delay = min(max(delay * 2, self.settings.poll_interval_s), self.settings.max_backoff_s)
+                delay = min(
+                    max(delay * 2, self.settings.poll_interval_s), self.settings.max_backoff_s
+                )
                 _log.info("ingest.backoff", worker_id=self.worker_id, seconds=delay)
             else:
                 delay = self.settings.poll_interval_s
