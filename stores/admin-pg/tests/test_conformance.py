@@ -3,11 +3,9 @@ MASTRA_ADMIN_TEST_DATABASE_URL) against that server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from mastra_admin.core.testing import StorageConformance
+from mastra_admin.core.testing.storage import StorageConformance
 from mastra_admin.stores.pg import PgAdminStorage
 
 
@@ -15,5 +13,5 @@ class TestPgStorageConformance(StorageConformance):
     __test__ = True
 
     @pytest.fixture
-    async def storage(self, fresh_storage: PgAdminStorage) -> AsyncIterator[PgAdminStorage]:
-        yield fresh_storage
+    async def storage(self, fresh_storage: PgAdminStorage) -> PgAdminStorage:
+        return fresh_storage

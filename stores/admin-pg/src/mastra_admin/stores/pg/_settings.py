@@ -99,6 +99,13 @@ class PgSettings(BaseModel):
         default=10.0, gt=0, description="Wait for a free connection before Unavailable."
     )
     connect_timeout_s: int = Field(default=10, ge=1, description="libpq connect_timeout.")
+    reconnect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the pool retries (with backoff) to replace a lost connection "
+        "before it gives up and connects afresh on the next request; short, so that the "
+        "pool is back soon after the server is.",
+    )
     check_connections: bool = Field(
         default=True,
         description="Check a pooled connection before handing it out, so that the first "

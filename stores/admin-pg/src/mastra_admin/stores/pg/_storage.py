@@ -148,7 +148,7 @@ class PgAdminStorage(AdminStorage):
             timeout=settings.pool_timeout_s,
             kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection if settings.check_connections else None,
-            reconnect_timeout=0,  # keep trying to reconnect for as long as we live
+            reconnect_timeout=settings.reconnect_timeout_s,
             name=f"mastra-admin-pg-{self.schema}",
             open=False,
         )

@@ -16,6 +16,12 @@ Fixtures:
 ``fresh_storage``
     An initialised ``PgAdminStorage`` on a new database (already migrated, system
     roles seeded, nothing else), closed and dropped afterwards.
+``pg_data_root``
+    A new folder for MastraAdmin data dirs whose embedded PostgreSQL a test starts
+    itself (``{pg_data_root}/postgres``), removed afterwards. Use it rather than
+    ``tmp_path`` when tests run as root: the server then runs as an unprivileged
+    user who must be able to traverse the folder, and pytest takes that right
+    away from its own temporary folders whenever another pytest session starts.
 
 Outside pytest, ``TestServers`` and ``create_database``/``drop_database`` do the same.
 """
@@ -43,6 +49,7 @@ __all__ = [
     "create_database",
     "drop_database",
     "fresh_storage",
+    "pg_data_root",
     "pg_database_url",
     "pg_url",
     "server_params",
@@ -68,7 +75,7 @@ def _with_database(url: str, database: str) -> str:
     """``url`` pointing at ``database`` instead (libpq URL or key=value string)."""
     params = psycopg.conninfo.conninfo_to_dict(url)
     params["dbname"] = database
-    return psycopg.conninfo.make_conninfo(**params)
+    return psycopg.conninfo.make_conninfo("", **params)
 
 
 def create_database(server_url: str, *, template: str = "template0") -> str:
@@ -178,3 +185,11 @@ async def fresh_storage(pg_url: str, _pg_servers: TestServers) -> AsyncIterator[
     finally:
         await storage.close()
         drop_database(url, server_url=pg_url)
+
+
+@pytest.fixture
+def pg_data_root() -> Iterator[Path]:
+    """A fresh folder outside pytest's own temporary folders (see the module doc)."""
+    root = Path(tempfile.mkdtemp(prefix="mastra-admin-data-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
