@@ -228,13 +228,14 @@ async def world(make_admin: AdminFactory, enterprise_licence: LicenceValidator) 
     deployment = await admin.create_deployment(
         people["owner"].id, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
     )
+    assert isinstance(admin.storage, InMemoryAdminStorage)
     assert isinstance(admin.runner, FakeRunner)
     assert isinstance(admin.router, FakeRouter)
     assert isinstance(admin.source, FakeSource)
     assert isinstance(admin.email, ConsoleEmailProvider)
     return World(
         admin=admin,
-        storage=admin.storage,  # type: ignore[arg-type]
+        storage=admin.storage,
         runner=admin.runner,
         router=admin.router,
         source=admin.source,
