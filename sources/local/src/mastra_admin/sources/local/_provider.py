@@ -131,7 +131,7 @@ class LocalProjectSource(ProjectSourceProvider):
             for found in self._scanner.scan(base):
                 source = self._to_source(found)
                 projects.setdefault(source.id, source)
-        return projects
+        return dict(sorted(projects.items(), key=lambda item: item[1].path))
 
     async def _projects(self, *, max_age: float | None = None) -> dict[str, ProjectSource]:
         max_age = self.settings.cache_ttl_s if max_age is None else max_age
