@@ -1,0 +1,987 @@
+"""The proxy engine: HTTP/1.1 forwarding at the asyncio protocol level.
+
+Each client connection parses its requests with llhttp (``httptools``). A request's
+head goes to a pooled upstream connection as soon as it is parsed and its body
+follows as it arrives; the upstream's answer is parsed the same way and written to
+the client as it arrives, one write per upstream read. Nothing is buffered whole:
+a full write buffer on one side pauses reading on the other (the transports' own
+flow control), so memory stays flat whatever the body size, and SSE or chunked
+answers reach the client chunk by chunk. An upgrade (WebSocket) answered with 101
+turns both connections into a byte tunnel.
+
+Per request the engine does one dict lookup (the host), builds two heads and makes
+no other allocation worth the name; everything else is llhttp and the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from typing import Final, cast
+
+import httptools
+import structlog
+
+from mastra_admin.routers.local._hosts import HostTable, Target, hostname_of, is_valid_host
+from mastra_admin.routers.local._http import (
+    HOP_BY_HOP,
+    RequestScan,
+    ResponseScan,
+    request_head,
+    response_head,
+)
+from mastra_admin.routers.local._pages import error_response
+
+__all__ = ["ProxyEngine"]
+
+_log = structlog.get_logger("mastra_admin.routers.local")
+
+_PENDING_LIMIT: Final = 256 * 1024  # request body held while the upstream connects
+_MAX_IDLE_PER_TARGET: Final = 256
+_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+_CHUNK_END: Final = b"0\r\n\r\n"
+
+Key = tuple[str, int]
+
+
+class ProxyEngine:
+    """What every connection shares: the host table, the upstream pool and the
+    settings. Calling it makes the protocol of a new client connection."""
+
+    def __init__(
+        self,
+        table: HostTable,
+        *,
+        scheme: str,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        upstream_keepalive_s: float,
+        client_keepalive_s: float,
+        max_upstream_connections: int = 0,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.table = table
+        self.scheme = scheme.encode()
+        self.read_timeout_s = read_timeout_s
+        self.client_keepalive_s = client_keepalive_s
+        self.pool = UpstreamPool(
+            self.loop,
+            connect_timeout_s=connect_timeout_s,
+            keepalive_s=upstream_keepalive_s,
+            max_per_target=max_upstream_connections,
+        )
+        self.connections: set[ClientConnection] = set()
+
+    def __call__(self) -> ClientConnection:
+        return ClientConnection(self)
+
+    def sweep(self) -> None:
+        """Close client connections idle past their keep-alive and stale upstream ones."""
+        now = self.loop.time()
+        for conn in list(self.connections):
+            if (
+                not conn.exchanges
+                and conn.tunnel is None
+                and now - conn.idle_since > self.client_keepalive_s
+            ):
+                conn.close()
+        self.pool.sweep(now)
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Close idle connections now, give requests in flight ``grace_s``, then cut."""
+        deadline = self.loop.time() + grace_s
+        while True:
+            for conn in list(self.connections):
+                if not conn.exchanges and conn.tunnel is None:
+                    conn.close()
+            if not self.connections or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.abort()
+        self.pool.close_all()
+
+
+class UpstreamPool:
+    """Keep-alive connections to upstreams, per (host, port); the most recently used
+    first, none older than ``keepalive_s`` (below the upstream's own idle timeout,
+    so that a connection the server is closing is never reused)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        connect_timeout_s: float,
+        keepalive_s: float,
+        max_per_target: int,
+    ) -> None:
+        self.loop = loop
+        self.connect_timeout_s = connect_timeout_s
+        self.keepalive_s = keepalive_s
+        self.max_idle = max_per_target or _MAX_IDLE_PER_TARGET
+        self.idle: dict[Key, list[UpstreamConnection]] = {}
+
+    def take(self, key: Key) -> UpstreamConnection | None:
+        idle = self.idle.get(key)
+        if not idle:
+            return None
+        oldest = self.loop.time() - self.keepalive_s
+        while idle:
+            conn = idle.pop()
+            if conn.idle_since >= oldest and not conn.closed:
+                conn.reused = True
+                return conn
+            conn.close()
+        return None
+
+    async def connect(self, key: Key) -> UpstreamConnection:
+        """A new connection; ``TimeoutError`` past the connect timeout, ``OSError`` when refused."""
+        _, conn = await asyncio.wait_for(
+            self.loop.create_connection(lambda: UpstreamConnection(self, key), key[0], key[1]),
+            self.connect_timeout_s,
+        )
+        return conn
+
+    def release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        conn.exchange = None
+        if not reusable or conn.closed:
+            conn.close()
+            return
+        conn.resume_reading()
+        idle = self.idle.setdefault(conn.key, [])
+        if len(idle) >= self.max_idle:
+            conn.close()
+            return
+        conn.idle_since = self.loop.time()
+        idle.append(conn)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        idle = self.idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def sweep(self, now: float) -> None:
+        oldest = now - self.keepalive_s
+        for key, idle in list(self.idle.items()):
+            keep = [c for c in idle if c.idle_since >= oldest and not c.closed]
+            for conn in idle:
+                if conn not in keep:
+                    conn.close()
+            if keep:
+                self.idle[key] = keep
+            else:
+                del self.idle[key]
+
+    def close_all(self) -> None:
+        for idle in self.idle.values():
+            for conn in idle:
+                conn.close()
+        self.idle.clear()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One TCP connection to an upstream; serves one exchange at a time."""
+
+    def __init__(self, pool: UpstreamPool, key: Key) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.exchange: Exchange | None = None
+        self.tunnel: ClientConnection | None = None
+        self.idle_since = 0.0
+        self.last_activity = 0.0
+        self.reused = False
+        self.closed = False
+        self.write_paused = False
+        self.reading_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.write(data)
+            return
+        exchange = self.exchange
+        if exchange is None:
+            self.close()  # an idle server does not talk; this one is out of step
+            return
+        self.last_activity = self.pool.loop.time()
+        exchange.response_data(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close; connection_lost settles what the exchange needs
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        if self.tunnel is not None:
+            tunnel, self.tunnel = self.tunnel, None
+            tunnel.close()
+            return
+        exchange = self.exchange
+        if exchange is not None:
+            self.exchange = None
+            exchange.upstream_lost()
+        else:
+            self.pool.forget(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        peer = self.tunnel or (self.exchange.client if self.exchange else None)
+        if peer is not None:
+            peer.pause_reading("upstream")
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        peer = self.tunnel or (self.exchange.client if self.exchange else None)
+        if peer is not None:
+            peer.resume_reading("upstream")
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+            self.last_activity = self.pool.loop.time()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parses requests, runs their exchanges in order."""
+
+    def __init__(self, engine: ProxyEngine) -> None:
+        self.engine = engine
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = b""
+        self.exchanges: deque[Exchange] = deque()
+        self.receiving: Exchange | None = None
+        self.tunnel: UpstreamConnection | None = None
+        self.idle_since = engine.loop.time()
+        self.write_paused = False
+        self.closing = False
+        self.tls = False
+        self._pauses: set[str] = set()
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    # --- transport events ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.tls = transport.get_extra_info("sslcontext") is not None
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple) and peername:
+            self.peer = str(peername[0]).encode()
+        self.engine.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.write(data)
+            return
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            exchange = self.exchanges[-1] if self.exchanges else None
+            if exchange is not None:
+                exchange.early_data = data[upgrade.args[0] :]
+            # Nothing more is parsed on this connection: it becomes a tunnel or closes.
+            self.pause_reading("upgrade")
+        except httptools.HttpParserError as exc:
+            self._malformed(exc)
+
+    def eof_received(self) -> bool | None:
+        if self.tunnel is not None or self.tls:
+            return None  # TLS cannot stay half-open
+        # A client may half-close after its request; answer it, then close.
+        if self.exchanges:
+            self.exchanges[-1].keep_alive = False
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closing = True
+        self.engine.connections.discard(self)
+        if self.tunnel is not None:
+            tunnel, self.tunnel = self.tunnel, None
+            tunnel.close()
+        while self.exchanges:
+            self.exchanges.popleft().abort()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.tunnel is not None:
+            self.tunnel.pause_reading()
+        elif self.exchanges:
+            self.exchanges[0].client_paused()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.tunnel is not None:
+            self.tunnel.resume_reading()
+        elif self.exchanges:
+            self.exchanges[0].client_resumed()
+
+    # --- llhttp callbacks (request) ----------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.closing:
+            return
+        parser = self.parser
+        exchange = Exchange(
+            self,
+            parser.get_method(),
+            self._url,
+            self._headers,
+            http11=parser.get_http_version() == "1.1",
+            keep_alive=parser.should_keep_alive(),
+            upgrade=parser.should_upgrade(),
+        )
+        self.receiving = exchange
+        self.exchanges.append(exchange)
+        if len(self.exchanges) == 1:
+            exchange.start()
+        else:
+            # Pipelined: this one waits for the one before; read no further meanwhile.
+            self.pause_reading("queue")
+
+    def on_body(self, body: bytes) -> None:
+        if self.receiving is not None:
+            self.receiving.request_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange, self.receiving = self.receiving, None
+        if exchange is not None:
+            exchange.request_done()
+
+    # --- helpers for exchanges -----------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def pause_reading(self, reason: str) -> None:
+        if not self._pauses and self.transport is not None:
+            self.transport.pause_reading()
+        self._pauses.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason in self._pauses:
+            self._pauses.discard(reason)
+            if not self._pauses and self.transport is not None and not self.closing:
+                self.transport.resume_reading()
+
+    def exchange_finished(self, exchange: Exchange, *, keep_alive: bool) -> None:
+        if self.exchanges and self.exchanges[0] is exchange:
+            self.exchanges.popleft()
+        self.resume_reading("upstream")
+        self.resume_reading("pending")
+        if not keep_alive:
+            self.close()
+            return
+        self.idle_since = self.engine.loop.time()
+        if self.exchanges:
+            self.exchanges[0].start()
+        if len(self.exchanges) <= 1:
+            self.resume_reading("queue")
+
+    def start_tunnel(self, upstream: UpstreamConnection, early: bytes) -> None:
+        self.tunnel = upstream
+        upstream.tunnel = self
+        self.exchanges.clear()
+        self.receiving = None
+        self._pauses.clear()
+        if early:
+            upstream.write(early)
+        if self.transport is not None:
+            self.transport.resume_reading()
+        if self.write_paused:
+            upstream.pause_reading()
+
+    def _malformed(self, exc: Exception) -> None:
+        if self.exchanges and self.exchanges[0].response_started:
+            self.abort()  # mid-response: nothing sensible can be said any more
+            return
+        request_id = os.urandom(16).hex().encode()
+        self.write(
+            error_response(
+                400,
+                "bad_request",
+                "The request is not valid HTTP/1.1.",
+                accept=b"",
+                request_id=request_id,
+                close=True,
+            )
+        )
+        self.close()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Exchange:
+    """One request and its response, from the parsed head to the last byte back.
+
+    It is also the protocol of the upstream response's parser (llhttp callbacks).
+    """
+
+    __slots__ = (
+        "_chunked_out",
+        "_eof_body",
+        "_interim",
+        "_out",
+        "_reason",
+        "_resp_headers",
+        "_switching",
+        "_timer",
+        "_upstream_keep_alive",
+        "client",
+        "connect_task",
+        "done",
+        "early_data",
+        "headers",
+        "http11",
+        "keep_alive",
+        "method",
+        "path",
+        "pending",
+        "pending_size",
+        "request_complete",
+        "request_id",
+        "response_complete",
+        "response_parser",
+        "response_started",
+        "retried",
+        "scan",
+        "target",
+        "upgrade",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        client: ClientConnection,
+        method: bytes,
+        url: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        http11: bool,
+        keep_alive: bool,
+        upgrade: bool,
+    ) -> None:
+        self.client = client
+        self.method = method
+        self.path = url
+        self.headers = headers
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+        self.scan = RequestScan(headers)
+        self.request_id = self.scan.request_id or os.urandom(16).hex().encode()
+        self.target: Target | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.connect_task: asyncio.Future[None] | None = None
+        self.pending: list[bytes] | None = []
+        self.pending_size = 0
+        self.early_data = b""
+        self.request_complete = False
+        self.response_started = False
+        self.response_complete = False
+        self.response_parser: httptools.HttpResponseParser | None = None
+        self.done = False
+        self.retried = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
+        self._reason = b""
+        self._resp_headers: list[tuple[bytes, bytes]] = []
+        self._chunked_out = False
+        self._eof_body = False
+        self._upstream_keep_alive = False
+        self._interim = False
+        self._switching = False
+
+    # --- routing -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Route the request (or answer it) once it is the connection's current one."""
+        scan = self.scan
+        raw_host = scan.host
+        if self.path[:1] != b"/":
+            if self.path == b"*" and self.method == b"OPTIONS":
+                pass
+            elif self.path.startswith((b"http://", b"https://")):
+                try:
+                    url = httptools.parse_url(self.path)
+                except httptools.HttpParserInvalidURLError:
+                    self.respond_local(
+                        400, "bad_request_target", "The request target is not a URL."
+                    )
+                    return
+                raw_host = url.host + (b":%d" % url.port if url.port else b"")
+                self.path = (url.path or b"/") + (b"?" + url.query if url.query else b"")
+                scan.host, scan.hosts = raw_host, 1
+            else:
+                self.respond_local(400, "bad_request_target", "The request target is not a path.")
+                return
+        if raw_host is None or scan.hosts != 1:
+            self.respond_local(400, "bad_host", "The request has no single Host header.")
+            return
+        host = raw_host.decode("latin-1")
+        target = self.client.engine.table.get(hostname_of(host))
+        if target is None:
+            if is_valid_host(host):
+                self.respond_local(
+                    404, "route_not_found", f"No deployment is routed at {hostname_of(host)}."
+                )
+            else:
+                self.respond_local(400, "bad_host", "The Host header is not a valid host name.")
+            return
+        if target.stopped:
+            self.respond_local(
+                503, "deployment_stopped", f"The deployment at {target.hostname} is stopped."
+            )
+            return
+        if self.method == b"CONNECT":
+            self.respond_local(405, "method_not_allowed", "CONNECT is not proxied here.")
+            return
+        self.target = target
+        upstream = (
+            None if self.upgrade else self.client.engine.pool.take((target.host, target.port))
+        )
+        if upstream is not None:
+            self.attach(upstream)
+        else:
+            self.connect_task = asyncio.ensure_future(self._connect(target))
+
+    async def _connect(self, target: Target) -> None:
+        try:
+            upstream = await self.client.engine.pool.connect((target.host, target.port))
+        except TimeoutError:
+            self._fail(
+                504,
+                "upstream_timeout",
+                f"The deployment at {target.hostname} did not accept a connection in time.",
+            )
+            return
+        except OSError as exc:
+            self._fail(
+                502,
+                "upstream_unreachable",
+                f"The deployment at {target.hostname} is not accepting connections.",
+                error=exc.strerror or str(exc),
+            )
+            return
+        finally:
+            self.connect_task = None
+        if self.done:
+            self.client.engine.pool.release(upstream, reusable=not self.upgrade)
+            return
+        self.attach(upstream)
+
+    def attach(self, upstream: UpstreamConnection) -> None:
+        """Send the head and whatever body has arrived; start the read clock."""
+        target = self.target
+        assert target is not None
+        self.upstream = upstream
+        upstream.exchange = self
+        self.response_parser = httptools.HttpResponseParser(self)
+        client = self.client
+        head = request_head(
+            self.method,
+            self.path,
+            self.headers,
+            self.scan,
+            peer=client.peer,
+            scheme=client.engine.scheme,
+            request_id=self.request_id,
+            upgrade=self.upgrade,
+        )
+        pending = self.pending
+        self.pending = None
+        if pending:
+            upstream.write(head + b"".join(pending))
+            if self.pending_size > _PENDING_LIMIT:
+                client.resume_reading("pending")
+        else:
+            upstream.write(head)
+        loop = client.engine.loop
+        upstream.last_activity = loop.time()
+        if upstream.write_paused:
+            client.pause_reading("upstream")
+        if client.write_paused:
+            upstream.pause_reading()
+        self._timer = loop.call_at(
+            upstream.last_activity + client.engine.read_timeout_s, self._check_timeout
+        )
+
+    # --- request body --------------------------------------------------------------
+
+    def request_body(self, body: bytes) -> None:
+        if self.done:
+            return
+        data = b"%x\r\n%s\r\n" % (len(body), body) if self.scan.chunked else body
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.write(data)
+            upstream.last_activity = self.client.engine.loop.time()
+        elif self.pending is not None:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > _PENDING_LIMIT:
+                self.client.pause_reading("pending")
+
+    def request_done(self) -> None:
+        self.request_complete = True
+        if self.done:
+            return
+        if self.scan.chunked:
+            if self.upstream is not None:
+                self.upstream.write(_CHUNK_END)
+            elif self.pending is not None:
+                self.pending.append(_CHUNK_END)
+        if self.response_complete:
+            self._finish()
+
+    # --- llhttp callbacks (response) -----------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._reason = b""
+        self._resp_headers = []
+
+    def on_status(self, status: bytes) -> None:
+        self._reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._resp_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.response_parser
+        assert parser is not None
+        status = parser.get_status_code()
+        headers = self._resp_headers
+        if 100 <= status < 200 and status != 101:
+            # Interim (100 Continue, 103 Early Hints): passed on to HTTP/1.1 clients.
+            self._interim = True
+            if self.http11:
+                parts = [b"HTTP/1.1 %d %s\r\n" % (status, self._reason)]
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP:
+                        parts.append(name + b": " + value + b"\r\n")
+                parts.append(b"\r\n")
+                self._out.append(b"".join(parts))
+            return
+        scan = ResponseScan(headers)
+        self.response_started = True
+        # Asked now: llhttp forgets the message's flags once it is complete.
+        self._upstream_keep_alive = parser.should_keep_alive()
+        if status == 101 and self.upgrade:
+            self._switching = True
+            self._out.append(
+                response_head(
+                    status,
+                    self._reason,
+                    headers,
+                    scan,
+                    request_id=self.request_id,
+                    chunked=False,
+                    close=False,
+                    upgrade=True,
+                )
+            )
+            return
+        body_allowed = self.method != b"HEAD" and status not in (204, 304)
+        if body_allowed and not scan.content_length and not scan.chunked:
+            self._eof_body = True  # the upstream's body ends when it closes
+        if body_allowed and (scan.chunked or self._eof_body):
+            if self.http11:
+                self._chunked_out = True
+            else:
+                self.keep_alive = False  # an HTTP/1.0 client reads to the close
+        if self.upgrade:
+            self.keep_alive = False  # the client's parser stopped at the upgrade
+        self._out.append(
+            response_head(
+                status,
+                self._reason,
+                headers,
+                scan,
+                request_id=self.request_id,
+                chunked=self._chunked_out,
+                close=not self.keep_alive,
+            )
+        )
+        if not body_allowed:
+            self.response_complete = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._chunked_out:
+            self._out.append(b"%x\r\n%s\r\n" % (len(body), body))
+        else:
+            self._out.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        if self._chunked_out:
+            self._out.append(_CHUNK_END)
+        self.response_complete = True
+
+    # --- response flow -------------------------------------------------------------
+
+    def response_data(self, data: bytes) -> None:
+        parser = self.response_parser
+        if parser is None or self.done:
+            return
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._switching:
+                self._flush()
+                self._tunnel(data[upgrade.args[0] :])
+                return
+            self._bad_response()
+            return
+        except httptools.HttpParserError:
+            self._bad_response()
+            return
+        self._flush()
+        if self.response_complete:
+            self._finish()
+
+    def _flush(self) -> None:
+        out = self._out
+        if out:
+            self.client.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    def _tunnel(self, rest: bytes) -> None:
+        upstream = self.upstream
+        assert upstream is not None
+        self._cancel_timer()
+        self.done = True
+        self.upstream = None
+        upstream.exchange = None
+        if rest:
+            self.client.write(rest)
+        self.client.start_tunnel(upstream, self.early_data)
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        if not self.request_complete:
+            # The upstream answered before the whole body was sent (e.g. 413):
+            # neither connection is in a known state any more.
+            self.keep_alive = False
+        self.done = True
+        self._cancel_timer()
+        upstream = self.upstream
+        self.upstream = None
+        if upstream is not None:
+            reusable = (
+                self.request_complete
+                and not self.upgrade
+                and not self._eof_body
+                and self._upstream_keep_alive
+            )
+            self.client.engine.pool.release(upstream, reusable)
+        self.response_parser = None
+        self.client.exchange_finished(self, keep_alive=self.keep_alive)
+
+    def upstream_lost(self) -> None:
+        """The upstream connection ended before the exchange was done."""
+        if self.done:
+            return
+        upstream, self.upstream = self.upstream, None
+        if self.response_started:
+            if self._eof_body and not self._switching:
+                # A close-delimited body is complete when the upstream closes.
+                if self._chunked_out:
+                    self._out.append(_CHUNK_END)
+                self._flush()
+                self.response_complete = True
+                self._finish()
+                return
+            # Cut the client's connection too: a truncated body must look truncated.
+            self._log("proxy.response_cut", error="upstream closed mid-response")
+            self.done = True
+            self._cancel_timer()
+            self.client.abort()
+            return
+        if (
+            upstream is not None
+            and upstream.reused
+            and not self.retried
+            and self.method in _IDEMPOTENT
+            and self.request_complete
+            and not self.scan.has_body
+            and self.target is not None
+        ):
+            # A pooled connection the server closed as we reused it: try a fresh one.
+            self.retried = True
+            self._cancel_timer()
+            self.response_parser = None
+            self.pending = []
+            self.connect_task = asyncio.ensure_future(self._connect(self.target))
+            return
+        self._fail(
+            502,
+            "bad_gateway",
+            f"The deployment at {self._hostname()} closed the connection without answering.",
+        )
+
+    def _bad_response(self) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.exchange = None
+            upstream.close()
+        if self.response_started:
+            self._log("proxy.response_cut", error="invalid response from upstream")
+            self.done = True
+            self._cancel_timer()
+            self.client.abort()
+            return
+        self._fail(
+            502, "bad_gateway", f"The deployment at {self._hostname()} sent an invalid response."
+        )
+
+    # --- flow control and time -----------------------------------------------------
+
+    def client_paused(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def client_resumed(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        upstream = self.upstream
+        if self.done or upstream is None:
+            return
+        engine = self.client.engine
+        now = engine.loop.time()
+        if self.client.write_paused:
+            # The client is slow, not the upstream: its silence is ours.
+            upstream.last_activity = now
+        deadline = upstream.last_activity + engine.read_timeout_s
+        if now < deadline:
+            self._timer = engine.loop.call_at(deadline, self._check_timeout)
+            return
+        self.upstream = None
+        upstream.exchange = None
+        upstream.close()
+        if self.response_started:
+            self._log("proxy.response_cut", error="upstream silent past the read timeout")
+            self.done = True
+            self.client.abort()
+            return
+        self._fail(
+            504, "upstream_timeout", f"The deployment at {self._hostname()} did not answer in time."
+        )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # --- endings -------------------------------------------------------------------
+
+    def _hostname(self) -> str:
+        return self.target.hostname if self.target is not None else "this host"
+
+    def _log(self, event: str, **extra: object) -> None:
+        _log.warning(
+            event,
+            host=self._hostname(),
+            route_id=self.target.route_id if self.target else None,
+            request_id=self.request_id.decode("latin-1"),
+            **extra,
+        )
+
+    def _fail(self, status: int, code: str, message: str, **extra: object) -> None:
+        """An upstream failure before any of its answer reached the client."""
+        if self.done:
+            return
+        self._log(f"proxy.{code}", status=status, **extra)
+        self._cancel_timer()
+        if self.upstream is not None:
+            self.upstream.exchange = None
+            self.upstream.close()
+            self.upstream = None
+        self.respond_local(status, code, message)
+
+    def respond_local(self, status: int, code: str, message: str) -> None:
+        """Answer from the proxy itself. The connection stays open when the client
+        wants it: a body still coming is read and dropped, unless the client waits
+        for ``100 Continue`` before sending it."""
+        if self.upgrade or (
+            self.scan.has_body and self.scan.expect_continue and not self.request_complete
+        ):
+            self.keep_alive = False
+        self.client.write(
+            error_response(
+                status,
+                code,
+                message,
+                accept=self.scan.accept,
+                request_id=self.request_id,
+                close=not self.keep_alive,
+            )
+        )
+        self.done = True
+        self.response_started = True
+        self.response_complete = True
+        self.pending = None
+        self.client.exchange_finished(self, keep_alive=self.keep_alive)
+
+    def abort(self) -> None:
+        """The client went away: drop the upstream side too."""
+        self.done = True
+        self._cancel_timer()
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+            self.connect_task = None
+        if self.upstream is not None:
+            self.upstream.exchange = None
+            self.upstream.close()
+            self.upstream = None
