@@ -29,7 +29,10 @@ def _settings(ctx: click.Context) -> MastraAdminSettings:
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
         overrides = {k: v for k, v in obj.get("overrides", {}).items() if v is not None}
-        obj["settings"] = load_settings(obj.get("config"), **overrides)
+        try:
+            obj["settings"] = load_settings(obj.get("config"), **overrides)
+        except MastraAdminError as exc:
+            raise click.ClickException(exc.message) from exc
     settings: MastraAdminSettings = obj["settings"]
     return settings
 
@@ -72,9 +75,15 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
 
 def _add_plugin_commands() -> None:
     try:
-        manager = PluginManager.from_settings(load_settings())
-    except Exception as exc:  # a broken plugin must not hide the built-in commands
-        click.echo(f"warning: plugins not loaded: {exc}", err=True)
+        settings = load_settings()
+        allow, deny = settings.plugins_allow, settings.plugins_deny
+    except MastraAdminError:  # the command itself reports bad settings
+        allow, deny = None, []
+    try:
+        manager = PluginManager()
+        manager.load_entrypoints(allow, deny)
+    except MastraAdminError as exc:  # a broken plugin must not hide the built-in commands
+        click.echo(f"warning: plugins not loaded: {exc.message}", err=True)
         return
     manager.call("mastra_admin_cli", group=cli)
 
