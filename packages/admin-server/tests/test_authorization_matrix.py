@@ -98,6 +98,7 @@ SAMPLES: dict[str, Callable[[Resources, World], Sample]] = {
     "revoke_my_token": lambda r, w: (None, {}, {204, 404}),
     "list_users": lambda r, w: (None, {}, {200}),
     "create_user": lambda r, w: ({"email": "new@example.com"}, {}, {201}),
+    "get_user": lambda r, w: (None, {}, {200}),
     "get_licence": lambda r, w: (None, {}, {200}),
     "list_plugins": lambda r, w: (None, {}, {200}),
     "ingestion_status": lambda r, w: (None, {}, {200}),

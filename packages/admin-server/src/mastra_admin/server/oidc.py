@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from mastra_admin.core.auth import AuthProvider, ExternalIdentity
 from mastra_admin.core.errors import Unauthenticated, Unavailable
 
-__all__ = ["OidcAuthProvider", "OidcSettings"]
+__all__ = ["OidcAuthProvider", "OidcBrowserSignIn", "OidcSettings"]
 
 _log = structlog.get_logger("mastra_admin.server.oidc")
 
@@ -27,6 +27,36 @@ class OidcSettings(BaseModel):
     name_claim: str = "name"
     leeway_s: float = Field(default=30.0, ge=0, description="Clock skew allowed.")
     jwks_cache_s: float = Field(default=300.0, gt=0, description="How long keys are cached.")
+    authorization_url: str | None = Field(
+        default=None,
+        description="The provider's authorization endpoint. With `token_url` and `client_id` "
+        "the web UI offers sign-in through the provider (authorization code with PKCE).",
+    )
+    token_url: str | None = Field(
+        default=None,
+        description="The provider's token endpoint; the browser posts the code here, so it "
+        "must allow CORS from the admin's origin.",
+    )
+    client_id: str | None = Field(
+        default=None, description="Public client id the web UI is registered with."
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "email", "profile"],
+        description="Scopes the web UI asks for.",
+    )
+    display_name: str = Field(
+        default="single sign-on", description="Names the provider on the sign-in button."
+    )
+
+
+class OidcBrowserSignIn(BaseModel):
+    """What the web UI needs for the authorization-code flow with PKCE."""
+
+    authorization_url: str
+    token_url: str
+    client_id: str
+    scopes: list[str]
+    display_name: str
 
 
 class OidcAuthProvider(AuthProvider):
@@ -36,6 +66,19 @@ class OidcAuthProvider(AuthProvider):
         self.settings = settings
         self._jwks = jwt.PyJWKClient(
             settings.jwks_url, cache_keys=True, lifespan=int(settings.jwks_cache_s), timeout=10
+        )
+
+    def browser_sign_in(self) -> OidcBrowserSignIn | None:
+        """The sign-in flow the web UI offers, when the settings describe one."""
+        s = self.settings
+        if not (s.authorization_url and s.token_url and s.client_id):
+            return None
+        return OidcBrowserSignIn(
+            authorization_url=s.authorization_url,
+            token_url=s.token_url,
+            client_id=s.client_id,
+            scopes=s.scopes,
+            display_name=s.display_name,
         )
 
     async def verify(self, credential: str) -> ExternalIdentity | None:

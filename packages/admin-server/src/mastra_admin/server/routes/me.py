@@ -10,6 +10,7 @@ from mastra_admin.core.inputs import CreateApiToken, CreateUser
 from mastra_admin.core.licence import LicenceInfo
 from mastra_admin.core.models import Page, User, UserApiToken
 from mastra_admin.core.plugins import PluginInfo
+from mastra_admin.server.oidc import OidcAuthProvider, OidcBrowserSignIn
 from mastra_admin.server.routes._common import PageQuery
 from mastra_admin.server.routing import Call, Endpoint
 
@@ -19,6 +20,19 @@ __all__ = ["endpoints"]
 class CreatedUserToken(BaseModel):
     token: UserApiToken
     secret: str
+
+
+class AuthConfig(BaseModel):
+    """How a browser can sign in: always with an API token; through an identity
+    provider when ``oidc`` is set."""
+
+    api_tokens: bool = True
+    oidc: OidcBrowserSignIn | None = None
+
+
+async def auth_config(call: Call) -> AuthConfig:
+    auth = call.admin.auth
+    return AuthConfig(oidc=auth.browser_sign_in() if isinstance(auth, OidcAuthProvider) else None)
 
 
 async def get_me(call: Call) -> User:
@@ -44,6 +58,10 @@ async def list_users(call: Call) -> Page[User]:
     )
 
 
+async def get_user(call: Call) -> User:
+    return await call.admin.get_user(call.user_id, call.params["user_id"])
+
+
 async def create_user(call: Call) -> User:
     return await call.admin.create_user(call.user_id, call.body)
 
@@ -63,6 +81,15 @@ async def ingestion_status(call: Call) -> Any:
 
 
 endpoints = [
+    Endpoint(
+        "GET",
+        "/api/auth/config",
+        auth_config,
+        "How to sign in (API token; the OIDC provider's endpoints when configured)",
+        "me",
+        access="public",
+        response=AuthConfig,
+    ),
     Endpoint("GET", "/api/me", get_me, "The signed-in user", "me", access="user", response=User),
     Endpoint(
         "GET",
@@ -102,6 +129,15 @@ endpoints = [
         access="platform",
         query=PageQuery,
         response=Page[User],
+    ),
+    Endpoint(
+        "GET",
+        "/api/users/{user_id}",
+        get_user,
+        "A user: yourself or someone you share a team with",
+        "users",
+        access="user",
+        response=User,
     ),
     Endpoint(
         "POST",
