@@ -328,7 +328,8 @@ class QueryBuilder:
         w = Where()
         self._scope(w, q, "timestamp")
         if q.level is not None:
-            w.add(f"toInt8(level) >= {w.param(_LEVELS[q.level.value], 'Int8')}")
+            floor = _LEVELS[q.level.value]
+            w.one_of("toString(level)", [name for name, rank in _LEVELS.items() if rank >= floor])
         w.equals("trace_id", q.trace_id)
         w.equals("span_id", q.span_id)
         w.contains("message", q.text)
