@@ -34,12 +34,27 @@ async def storage() -> AsyncIterator[AdminStorage]:
     await storage.close()
 
 
-@pytest.fixture
-def settings() -> LocalRouterSettings:
-    """A router on a free port with no background loops (tests drive them)."""
-    return LocalRouterSettings(
-        port=0, health_interval_s=0, sync_interval_s=0, read_timeout_s=5, connect_timeout_s=2
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "router_settings(**fields): settings of the test's router (LocalRouterSettings)"
     )
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest) -> LocalRouterSettings:
+    """A router on a free port with no background loops (tests drive them), changed
+    by the test's ``router_settings`` marker."""
+    fields: dict[str, object] = {
+        "port": 0,
+        "health_interval_s": 0,
+        "sync_interval_s": 0,
+        "read_timeout_s": 5,
+        "connect_timeout_s": 2,
+    }
+    marker = request.node.get_closest_marker("router_settings")
+    if marker is not None:
+        fields.update(marker.kwargs)
+    return LocalRouterSettings.model_validate(fields)
 
 
 @pytest_asyncio.fixture

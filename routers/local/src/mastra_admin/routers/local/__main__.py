@@ -17,6 +17,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+import structlog
+
 from mastra_admin.core.router import RouteConfig
 from mastra_admin.routers.local._router import LocalEdgeRouter
 from mastra_admin.routers.local._settings import LocalRouterSettings
@@ -76,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--route", type=_parse_route, action="append", default=[])
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop")
     args = parser.parse_args(argv)
+    # Logs on stderr; stdout carries the public URLs only.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     runner: asyncio.Runner
     try:
         if args.no_uvloop:

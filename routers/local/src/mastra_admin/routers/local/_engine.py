@@ -41,6 +41,7 @@ _PENDING_LIMIT: Final = 256 * 1024  # request body held while the upstream conne
 _MAX_IDLE_PER_TARGET: Final = 256
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _CHUNK_END: Final = b"0\r\n\r\n"
+_FOLLOW_REPOINTS: Final = 2
 
 Key = tuple[str, int]
 
@@ -592,29 +593,54 @@ class Exchange:
             self.connect_task = asyncio.ensure_future(self._connect(target))
 
     async def _connect(self, target: Target) -> None:
+        pool = self.client.engine.pool
         try:
-            upstream = await self.client.engine.pool.connect((target.host, target.port))
-        except TimeoutError:
-            self._fail(
-                504,
-                "upstream_timeout",
-                f"The deployment at {target.hostname} did not accept a connection in time.",
-            )
-            return
-        except OSError as exc:
-            self._fail(
-                502,
-                "upstream_unreachable",
-                f"The deployment at {target.hostname} is not accepting connections.",
-                error=exc.strerror or str(exc),
-            )
-            return
+            for attempt in range(_FOLLOW_REPOINTS + 1):
+                try:
+                    upstream = await pool.connect((target.host, target.port))
+                    break
+                except TimeoutError:
+                    self._fail(
+                        504,
+                        "upstream_timeout",
+                        f"The deployment at {target.hostname} did not accept a connection in time.",
+                    )
+                    return
+                except OSError as exc:
+                    newer = self._repointed(target)
+                    if newer is not None and attempt < _FOLLOW_REPOINTS:
+                        # Re-pointed while this request was on its way (the old server
+                        # may already be gone): follow the route.
+                        target = self.target = newer
+                        continue
+                    self._fail(
+                        502,
+                        "upstream_unreachable",
+                        f"The deployment at {target.hostname} is not accepting connections.",
+                        error=exc.strerror or str(exc),
+                    )
+                    return
         finally:
             self.connect_task = None
         if self.done:
-            self.client.engine.pool.release(upstream, reusable=not self.upgrade)
+            pool.release(upstream, reusable=not self.upgrade)
             return
         self.attach(upstream)
+
+    def _repointed(self, target: Target) -> Target | None:
+        """The route's current target when it differs from ``target``."""
+        current = self.client.engine.table.get(target.hostname)
+        if (
+            current is None
+            or current.stopped
+            or (current.host, current.port)
+            == (
+                target.host,
+                target.port,
+            )
+        ):
+            return None
+        return current
 
     def attach(self, upstream: UpstreamConnection) -> None:
         """Send the head and whatever body has arrived; start the read clock."""
@@ -860,6 +886,7 @@ class Exchange:
             self._cancel_timer()
             self.response_parser = None
             self.pending = []
+            self.target = self._repointed(self.target) or self.target
             self.connect_task = asyncio.ensure_future(self._connect(self.target))
             return
         self._fail(

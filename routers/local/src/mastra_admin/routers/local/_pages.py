@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from email.utils import formatdate
 from http import HTTPStatus
 
 __all__ = ["error_response"]
@@ -76,6 +77,7 @@ def error_response(
         b"Content-Type: %s\r\n"
         b"Content-Length: %d\r\n"
         b"Cache-Control: no-store\r\n"
+        b"Date: %s\r\n"
         b"X-Request-Id: %s\r\n"
         b"%s\r\n"
     ) % (
@@ -83,6 +85,7 @@ def error_response(
         _reason(status).encode(),
         content_type,
         len(body),
+        formatdate(usegmt=True).encode(),
         request_id,
         b"Connection: close\r\n" if close else b"",
     )
