@@ -38,6 +38,7 @@ from mastra_admin.core.models import (
     User,
 )
 from mastra_admin.core.plugins import PluginManager
+from mastra_admin.core.storage import AdminStorage
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
 from mastra_admin.core.testing.memory import InMemoryAdminStorage
 
@@ -109,7 +110,7 @@ class World:
     person of each rank, an outsider, a project and its production deployment."""
 
     admin: MastraAdmin
-    storage: InMemoryAdminStorage
+    storage: AdminStorage
     runner: FakeRunner
     router: FakeRouter
     source: FakeSource
@@ -168,16 +169,57 @@ def enterprise_licence(licence_keypair: tuple[str, str]) -> LicenceValidator:
 
 
 AdminFactory = Callable[..., Awaitable[MastraAdmin]]
+StorageFactory = Callable[[], Awaitable[AdminStorage]]
+
+STORAGE_ENV = "MASTRA_ADMIN_TEST_STORAGE"
+"""``memory`` (default) or ``pg``: the storage the business-operation tests run on.
+With ``pg`` (needs ``mastra-admin-pg``) every admin gets a new database on the pg
+plugin's test server, so the same rules are proven on real PostgreSQL."""
 
 
 @pytest.fixture
-async def make_admin(tmp_path: Path) -> AsyncIterator[AdminFactory]:
-    """Build and ``init()`` a ``MastraAdmin`` on in-memory storage and fakes;
-    keyword arguments replace providers. Every admin is closed afterwards."""
+async def make_storage(request: pytest.FixtureRequest) -> AsyncIterator[StorageFactory]:
+    """Make an empty, uninitialised admin storage of the kind ``STORAGE_ENV`` names."""
+    kind = os.environ.get(STORAGE_ENV, "memory")
+    if kind == "memory":
+
+        async def make_memory() -> AdminStorage:
+            return InMemoryAdminStorage()
+
+        yield make_memory
+        return
+    if kind != "pg":
+        raise pytest.UsageError(f"{STORAGE_ENV} must be 'memory' or 'pg', not {kind!r}")
+    from mastra_admin.stores.pg import PgAdminStorage
+    from mastra_admin.stores.pg import testing as pg_testing
+
+    servers = request.getfixturevalue("_pg_servers")
+    # The server named by MASTRA_ADMIN_TEST_DATABASE_URL when set, else the embedded one.
+    server_url: str = servers.url("external" if os.environ.get(pg_testing.ENV_VAR) else "embedded")
+    databases: list[str] = []
+
+    async def make_pg() -> AdminStorage:
+        template = await servers.migrated_template(server_url)
+        url = pg_testing.create_database(
+            server_url, template=template, file_copy=servers.is_embedded(server_url)
+        )
+        databases.append(url)
+        return PgAdminStorage(url)
+
+    yield make_pg
+    for url in databases:
+        pg_testing.drop_database(url, server_url=server_url)
+
+
+@pytest.fixture
+async def make_admin(tmp_path: Path, make_storage: StorageFactory) -> AsyncIterator[AdminFactory]:
+    """Build and ``init()`` a ``MastraAdmin`` on in-memory storage (see
+    ``STORAGE_ENV``) and fakes; keyword arguments replace providers. Every admin is
+    closed afterwards."""
     made: list[MastraAdmin] = []
 
     async def make(**overrides: Any) -> MastraAdmin:
-        storage = overrides.pop("storage", None) or InMemoryAdminStorage()
+        storage = overrides.pop("storage", None) or await make_storage()
         journal: list[tuple[str, ...]] = []
         providers: dict[str, Any] = {
             "storage": storage,
@@ -228,7 +270,6 @@ async def world(make_admin: AdminFactory, enterprise_licence: LicenceValidator) 
     deployment = await admin.create_deployment(
         people["owner"].id, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
     )
-    assert isinstance(admin.storage, InMemoryAdminStorage)
     assert isinstance(admin.runner, FakeRunner)
     assert isinstance(admin.router, FakeRouter)
     assert isinstance(admin.source, FakeSource)

@@ -185,4 +185,4 @@ class TestUserTokens:
 
 def test_admin_repr_names_its_providers(world: World) -> None:
     assert isinstance(world.admin, MastraAdmin)
-    assert "storage=InMemoryAdminStorage" in repr(world.admin)
+    assert f"storage={type(world.storage).__name__}" in repr(world.admin)
