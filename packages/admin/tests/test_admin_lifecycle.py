@@ -46,6 +46,7 @@ async def test_init_prepares_and_close_releases(make_admin: AdminFactory) -> Non
     await admin.init()  # idempotent
     assert recorder.calls == ["startup:5"]
     await admin.close()
+    await admin.close()  # a no-op
     assert recorder.calls == ["startup:5", "shutdown"]
     assert not admin.router.started
 

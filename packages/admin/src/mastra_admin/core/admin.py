@@ -214,6 +214,7 @@ class MastraAdmin:
         )
         self._collector_secret = collector_secret
         self._initialised = False
+        self._closed = False
         self.orchestrator: BuildOrchestrator | None = (
             BuildOrchestrator(self) if runner is not None else None
         )
@@ -355,7 +356,10 @@ class MastraAdmin:
 
     async def close(self) -> None:
         """Tell plugins, stop the build workers, then close every provider (a failure
-        closing one is logged and the others still close)."""
+        closing one is logged and the others still close). Closing twice is a no-op."""
+        if self._closed:
+            return
+        self._closed = True
         await self.fire("mastra_admin_shutdown")
         orchestrator = self.orchestrator
         if orchestrator is not None:
