@@ -853,7 +853,24 @@ GROUP BY project_id, deployment_id, hour, {keys}"""
     return statements
 
 
-def _pipeline(db: str, window: int) -> list[str]:
+def _column_types(statement: str) -> dict[str, str]:
+    """Column name -> type of one of this module's CREATE TABLE statements."""
+    body = statement[statement.index("(") + 1 : statement.index("\n)")]
+    types: dict[str, str] = {}
+    for raw in body.splitlines():
+        line = raw.strip().rstrip(",")
+        if not line or line.startswith("INDEX "):
+            continue
+        name, rest = line.split(" ", 1)
+        types[name] = rest.split(" DEFAULT ")[0]
+    return types
+
+
+def _pipeline(db: str, window: int, event_tables: list[str]) -> list[str]:
+    column_types = {}
+    for statement in event_tables:
+        name = statement.split("(", 1)[0].split(".")[-1].strip()
+        column_types[name] = _column_types(statement)
     statements = [
         f"""CREATE TABLE IF NOT EXISTS {db}.{REJECTS} (
     source String,
@@ -875,11 +892,19 @@ ORDER BY (source, chunk_offset)
         )
         parsed = f"mastra_admin_ingest_parsed_{parser.name}"
         columns = ", ".join(parser.columns)
+        types = column_types[parser.table]
+        definitions = ",\n    ".join(
+            [f"{name} {types[name]}" for name in parser.columns]
+            + [
+                "_reject String",
+                "_line String",
+                "_source String",
+                "_offset UInt64",
+                "_signal String",
+            ]
+        )
         statements.append(
-            f"""CREATE TABLE IF NOT EXISTS {db}.{parsed}
-ENGINE = Null
-AS SELECT {columns}, _reject, _line, _source, _offset, _signal
-FROM ({parser_select(parser, db)}) LIMIT 0"""
+            f"CREATE TABLE IF NOT EXISTS {db}.{parsed} (\n    {definitions}\n) ENGINE = Null"
         )
         statements.append(
             f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.mastra_admin_ingest_parse_{parser.name}
@@ -919,10 +944,11 @@ class Migration:
 
     def statements(self, db: str, days: int, log_days: int, window: int) -> list[str]:
         if self.version == 1:
+            events = _event_tables(db, days, log_days, window)
             return [
-                *_event_tables(db, days, log_days, window),
+                *events,
                 *_hourly_views(db, days, log_days, window),
-                *_pipeline(db, window),
+                *_pipeline(db, window, events),
             ]
         raise ValueError(f"unknown migration {self.version}")  # pragma: no cover
 

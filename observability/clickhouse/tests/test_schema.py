@@ -1,0 +1,151 @@
+"""The schema on the real engine: migrate, check, TTLs from the settings, drop, and an
+insert repeated with its token adding nothing anywhere (tables, views, rejects)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mastra_admin.core.errors import Unavailable
+from mastra_admin.observability.clickhouse import (
+    HOURLY_VIEWS,
+    TABLES,
+    ChdbTransport,
+    ClickHouseObservability,
+    Schema,
+)
+from mastra_admin.observability.clickhouse._batch import Batch, Slice
+
+from .conftest import fixture_records, jsonl, settings_for
+
+
+async def test_migrate_creates_every_object_once(chdb_path: Path) -> None:
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    try:
+        before = await backend.check()
+        assert [m.version for m in before.pending] == [1]
+        assert not before.up_to_date
+        applied = await backend.schema.migrate()
+        assert [m.version for m in applied] == [1]
+        status = await backend.check()
+        assert status.up_to_date
+        assert status.applied == [1]
+        assert await backend.schema.migrate() == []
+        rows = await backend.transport.fetch(
+            "SELECT name, engine FROM system.tables WHERE database = {db:String}",
+            {"db": backend.settings.database},
+        )
+        engines = {r["name"]: r["engine"] for r in rows}
+        assert engines["mastra_admin_traces"] == "ReplacingMergeTree"
+        assert engines["mastra_admin_spans"] == "ReplacingMergeTree"
+        for table in ("mastra_admin_logs", "mastra_admin_metrics", "mastra_admin_scores"):
+            assert engines[table] == "MergeTree"
+        for view in HOURLY_VIEWS.values():
+            assert engines[view] == "MaterializedView"
+            assert engines[f"{view}_data"] == "SummingMergeTree"
+        assert engines["mastra_admin_ingest_landing_spans"] == "Null"
+        assert set(TABLES) <= set(engines)
+    finally:
+        await backend.drop()
+        await backend.close()
+
+
+async def test_partitions_order_and_ttl_follow_the_settings(chdb_path: Path) -> None:
+    settings = settings_for(path=chdb_path, retention_days=90, log_retention_days=30)
+    backend = ClickHouseObservability(settings)
+    try:
+        await backend.init()
+        rows = await backend.transport.fetch(
+            "SELECT name, partition_key, sorting_key, engine_full FROM system.tables "
+            "WHERE database = {db:String}",
+            {"db": settings.database},
+        )
+        tables = {r["name"]: r for r in rows}
+        spans = tables["mastra_admin_spans"]
+        assert spans["partition_key"] == "toYYYYMM(start_time)"
+        assert spans["sorting_key"] == "project_id, deployment_id, trace_id, span_id"
+        assert "toIntervalDay(90)" in spans["engine_full"]
+        assert "non_replicated_deduplication_window = 1000" in spans["engine_full"]
+        assert "toIntervalDay(30)" in tables["mastra_admin_logs"]["engine_full"]
+        traces = tables["mastra_admin_traces"]
+        assert traces["sorting_key"] == "project_id, deployment_id, start_time, trace_id"
+        await backend.close()
+
+        shorter = ClickHouseObservability(settings.model_copy(update={"retention_days": 7}))
+        backend = shorter
+        drift = await shorter.check()
+        assert "mastra_admin_spans" in drift.ttl_drift
+        assert "mastra_admin_logs" not in drift.ttl_drift
+        await shorter.init()
+        assert (await shorter.check()).up_to_date
+    finally:
+        await backend.drop()
+        await backend.close()
+
+
+async def test_drop_removes_the_database(chdb_path: Path) -> None:
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    try:
+        await backend.init()
+        await backend.drop()
+        rows = await backend.transport.fetch(
+            "SELECT count() AS n FROM system.databases WHERE name = {db:String}",
+            {"db": backend.settings.database},
+        )
+        assert rows[0]["n"] == 0
+    finally:
+        await backend.close()
+
+
+async def test_an_insert_repeated_with_its_token_adds_nothing(
+    backend: ClickHouseObservability,
+) -> None:
+    records = [
+        {**r, "project_id": "proj_abc", "deployment_id": "dep_1"} for r in fixture_records("spans")
+    ]
+    data = jsonl(records) + b"this is not json\n"
+    batch = Batch(
+        signal="spans",
+        project_id="proj_abc",
+        slices=[Slice(identity="spans/proj_abc/x.jsonl", location="x", start=0, end=len(data))],
+    )
+    table = f"{backend.settings.database}.mastra_admin_ingest_landing_spans"
+    for _ in range(3):
+        await backend.transport.insert_lines(table, data, batch.insert_settings())
+    db = backend.settings.database
+
+    async def count(sql: str) -> int:
+        rows = await backend.transport.fetch(sql)
+        return int(next(iter(rows[0].values())))
+
+    assert await count(f"SELECT count() FROM {db}.mastra_admin_spans") == 2
+    assert await count(f"SELECT count() FROM {db}.mastra_admin_traces") == 1
+    assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_spans_hourly_stats_data") == 2
+    assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_traces_hourly_stats_data") == 1
+    assert await count(f"SELECT count() FROM {db}.mastra_admin_ingest_rejects") == 1
+    other = batch.model_copy(update={"project_id": "proj_other"})
+    await backend.transport.insert_lines(table, data, other.insert_settings())
+    assert await count(f"SELECT count() FROM {db}.mastra_admin_spans") == 4
+
+
+async def test_one_process_serves_one_embedded_data_folder(chdb_path: Path, tmp_path: Path) -> None:
+    first = ChdbTransport(chdb_path)
+    second = ChdbTransport(tmp_path / "elsewhere")
+    try:
+        await first.ping()
+        with pytest.raises(Unavailable, match="one process serves one data path"):
+            await second.ping()
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_schema_status_of_an_unknown_database(chdb_path: Path) -> None:
+    transport = ChdbTransport(chdb_path)
+    try:
+        status = await Schema(transport, "never_created").status()
+        assert [m.version for m in status.pending] == [1]
+        assert status.missing_objects == []
+    finally:
+        await transport.close()
