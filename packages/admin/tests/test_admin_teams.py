@@ -68,6 +68,11 @@ class TestTeams:
         )
         assert updated.settings.preview_ttl_hours == 24
         assert updated.name == "Search"
+        unchanged = await admin.update_team(
+            world.owner.id, team.id, UpdateTeam.model_validate({"name": None, "settings": None})
+        )
+        assert unchanged.name == "Search"
+        assert unchanged.settings.preview_ttl_hours == 24
         with pytest.raises(PermissionDenied):
             await admin.delete_team(world.team_admin.id, team.id)
 

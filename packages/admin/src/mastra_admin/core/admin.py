@@ -691,7 +691,7 @@ class MastraAdmin:
 
     async def update_team(self, actor_id: str, team_id: str, data: UpdateTeam) -> Team:
         await self._team_for(actor_id, team_id, "team:update")
-        changes = {name: getattr(data, name) for name in data.model_fields_set}
+        changes = _set_fields(data)
         team = await self.storage.teams.update(team_id, TeamUpdate(**changes))
         _log.info("team.updated", team_id=team_id, actor_id=actor_id, fields=sorted(changes))
         return team
@@ -1182,7 +1182,7 @@ class MastraAdmin:
 
     async def update_project(self, actor_id: str, project_id: str, data: UpdateProject) -> Project:
         await self._project_for(actor_id, project_id, "project:update")
-        changes = {name: getattr(data, name) for name in data.model_fields_set}
+        changes = _set_fields(data)
         project = await self.storage.projects.update(project_id, ProjectUpdate(**changes))
         _log.info(
             "project.updated", project_id=project_id, actor_id=actor_id, fields=sorted(changes)
@@ -1901,3 +1901,13 @@ def _check_expiry(expires_at: datetime | None) -> None:
     moment = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=utcnow().tzinfo)
     if moment <= utcnow():
         raise InvalidInput("the expiry must be in the future", details={"field": "expires_at"})
+
+
+def _set_fields(data: BaseModel) -> dict[str, Any]:
+    """The fields an update input set to a value (an explicit ``null`` for a field
+    that cannot be empty, such as a name, changes nothing)."""
+    return {
+        name: getattr(data, name)
+        for name in data.model_fields_set
+        if getattr(data, name) is not None
+    }
