@@ -11,6 +11,7 @@ import pytest
 from mastra_admin.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mastra_admin.core.inputs import (
     CreateDeployment,
+    CreateProject,
     DeployRequest,
     RollbackRequest,
     UpdateDeployment,
@@ -119,6 +120,20 @@ class TestCreate:
         with pytest.raises(Conflict):  # "feat/x" and "feat-x" make the same slug
             await admin.create_deployment(
                 owner.id, project.id, CreateDeployment(type=DeploymentType.PREVIEW, branch="feat/x")
+            )
+
+    async def test_host_names_are_unique_across_the_teams_projects(self, world: World) -> None:
+        admin, owner = world.admin, world.owner
+        # "weather" on branch "agent-main" would be weather-agent-main.search, the
+        # host of the project "weather-agent" on branch "main".
+        weather = await admin.create_project(
+            owner.id, world.team.id, CreateProject(name="Weather", source_id="support-bot")
+        )
+        with pytest.raises(Conflict, match="of project 'weather-agent'"):
+            await admin.create_deployment(
+                owner.id,
+                weather.id,
+                CreateDeployment(type=DeploymentType.PREVIEW, branch="agent-main"),
             )
 
     async def test_overrides_are_encrypted(self, world: World) -> None:

@@ -1397,12 +1397,17 @@ class MastraAdmin:
                 raise Conflict(
                     f"the project already has a deployment {slug!r}", details={"field": "slug"}
                 )
-            if self.subdomain_for(team, project, other) == host:
-                raise Conflict(
-                    f"the {other.type.value} deployment of branch {other.branch!r} already uses "
-                    f"the host name {host!r}",
-                    details={"field": "branch"},
-                )
+        # Host names are {project}-{branch}.{team}: project "a-b" on branch "c" and
+        # project "a" on branch "b-c" would share one, so look across the team.
+        for sibling in await self._team_projects(team.id):
+            for other in await self.storage.deployments.list_for_project(sibling.id):
+                if self.subdomain_for(team, sibling, other) == host:
+                    raise Conflict(
+                        f"the {other.type.value} deployment of branch {other.branch!r}"
+                        + ("" if sibling.id == project.id else f" of project {sibling.slug!r}")
+                        + f" already uses the host name {host!r}",
+                        details={"field": "branch"},
+                    )
         deployment = await self.storage.deployments.create(candidate)
         _log.info(
             "deployment.created",
