@@ -110,7 +110,7 @@ async def route_to(router: LocalEdgeRouter, storage: AdminStorage) -> Callable[.
             RouteConfig(
                 deployment_id=deployment.id,
                 project_id=project.id,
-                subdomain=subdomain or f"shop-main.team{counter}",
+                subdomain=subdomain if subdomain is not None else f"shop-main.team{counter}",
                 target_host=host,
                 target_port=port,
             )
