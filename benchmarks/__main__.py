@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
     print()
     print(table)
     header = (
-        "# Benchmarks\n\nFigures from `nox -s bench`, each beside a reference measured in the same run.\n"
+        "# Benchmarks\n\nFigures from `nox -s bench`, each beside a reference measured "
+        "in the same run.\n"
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}.\n\n"
     )

@@ -44,10 +44,11 @@ def markdown(figures: list[Figure]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
-        ref = f"{_fmt(f.reference)} {f.unit} ({f.reference_label})" if f.reference is not None else ""
+        ref = (
+            f"{_fmt(f.reference)} {f.unit} ({f.reference_label})" if f.reference is not None else ""
+        )
         met = "" if f.met is None else ("yes" if f.met else "**no**")
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
-        lines.append(
-            f"| {f.bench} | {f.figure} | {_fmt(f.value)} {f.unit} | {ref} | {ratio} | {f.goal} | {met} |"
-        )
+        value = f"{_fmt(f.value)} {f.unit}"
+        lines.append(f"| {f.bench} | {f.figure} | {value} | {ref} | {ratio} | {f.goal} | {met} |")
     return "\n".join(lines)

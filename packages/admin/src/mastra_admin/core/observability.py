@@ -136,7 +136,9 @@ class ObservabilityQueryProvider(ABC):
         """Newest first."""
 
     @abstractmethod
-    async def get_trace(self, trace_id: str, *, project_id: str | None = None) -> TraceTree | None: ...
+    async def get_trace(
+        self, trace_id: str, *, project_id: str | None = None
+    ) -> TraceTree | None: ...
 
     @abstractmethod
     async def list_spans(self, query: SpanQuery) -> Page[Span]: ...

@@ -79,7 +79,9 @@ class ProjectRunner(ABC):
         """
 
     @abstractmethod
-    async def start(self, ctx: BuildContext, artifact: BuildArtifact, log: LogSink) -> RunningServer:
+    async def start(
+        self, ctx: BuildContext, artifact: BuildArtifact, log: LogSink
+    ) -> RunningServer:
         """Start the built server on a free port and wait until it is healthy.
 
         Returns an unsaved ``RunningServer`` (healthy, with pid, process start time,

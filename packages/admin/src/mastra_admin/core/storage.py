@@ -315,7 +315,9 @@ class ProjectStore(ABC):
         """Deletes env vars, tokens, deployments, builds, servers and routes with it."""
 
     @abstractmethod
-    async def list_for_team(self, team_id: str, *, limit: int = 100, offset: int = 0) -> list[Project]:
+    async def list_for_team(
+        self, team_id: str, *, limit: int = 100, offset: int = 0
+    ) -> list[Project]:
         """Ordered by name."""
 
     @abstractmethod
@@ -342,7 +344,9 @@ class ProjectStore(ABC):
         """Every type, ordered by key then deployment type (``None`` first)."""
 
     @abstractmethod
-    async def delete_env_var(self, project_id: str, key: str, deployment_type: str | None) -> bool: ...
+    async def delete_env_var(
+        self, project_id: str, key: str, deployment_type: str | None
+    ) -> bool: ...
 
     @abstractmethod
     async def create_api_token(self, token: ProjectApiToken) -> ProjectApiToken: ...
@@ -480,7 +484,9 @@ class RunningServerStore(ABC):
         """Servers not stopped (``stopped_at`` unset), newest first."""
 
     @abstractmethod
-    async def list_for_deployment(self, deployment_id: str, *, limit: int = 50) -> list[RunningServer]:
+    async def list_for_deployment(
+        self, deployment_id: str, *, limit: int = 50
+    ) -> list[RunningServer]:
         """Every server of the deployment, stopped ones too, newest first."""
 
     @abstractmethod
