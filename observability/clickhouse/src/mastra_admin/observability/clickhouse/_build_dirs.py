@@ -193,8 +193,12 @@ class BuildDir:
     def batches(self, state: TailState) -> Iterator[tuple[Batch, bytes]]:
         """New whole lines of every file, one batch per signal and stream."""
         meta = self.meta()
+        candidates = self._candidates()
+        present = {item.rel for item in candidates}
+        for rel in [rel for rel in state.files if rel not in present]:
+            del state.files[rel]  # rotated away or deleted: forget it
         groups: dict[tuple[str, str], list[_Candidate]] = {}
-        for item in self._candidates():
+        for item in candidates:
             groups.setdefault((item.signal, item.origin), []).append(item)
         for (signal, origin), items in groups.items():
             room = self.chunk_bytes

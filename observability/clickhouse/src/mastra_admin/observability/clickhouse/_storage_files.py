@@ -362,21 +362,22 @@ class StorageFiles:
 
     async def finish(self, batch: Batch, progress: dict[str, int]) -> list[str]:
         """After the insert: record progress; move (or delete) the files read to the end.
-        Returns the files finished."""
+        Returns the files finished now (not those finished before a crash)."""
         done = []
         for piece in batch.slices:
             progress[piece.identity] = piece.end
             if not piece.eof:
                 continue
             source = self.claim_path(piece.identity)
-            try:
-                if self.delete_after_process:
-                    await self.storage.delete(source)
-                else:
-                    await self.storage.move(source, self.processed_path(piece.identity))
-            except NotFound:
-                pass  # finished before a crash, or by a worker that adopted it
             progress.pop(piece.identity, None)
+            if self.delete_after_process:
+                if await self.storage.delete(source):
+                    done.append(piece.identity)
+                continue
+            try:
+                await self.storage.move(source, self.processed_path(piece.identity))
+            except NotFound:
+                continue  # finished before a crash, or by a worker that adopted it
             done.append(piece.identity)
         return done
 

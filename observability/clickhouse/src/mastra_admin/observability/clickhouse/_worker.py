@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -211,17 +212,22 @@ class ClickHouseIngestionWorker(IngestionWorker):
             if next_batch is None:
                 break
             batch, data = next_batch
+            if not any(s.eof or s.end > s.start for s in batch.slices):
+                break  # nothing readable (a file changed under its claim): next pass
             journal.batch = batch
             await files.save_journal(journal)
             self._journal_saved = True
-            if not await self._insert(batch, data, result):
+
+            async def remember() -> None:
+                await files.save_journal(journal)
+
+            if not await self._insert(batch, data, result, remember):
                 await files.quarantine(batch, journal.progress)
-                finished = [s.identity for s in batch.slices]
+                gone = {s.identity for s in batch.slices}
             else:
-                finished = await files.finish(batch, journal.progress)
-                result.files_processed += len(finished)
+                result.files_processed += len(await files.finish(batch, journal.progress))
+                gone = {s.identity for s in batch.slices if s.eof}
             journal.batch = None
-            gone = set(finished)
             claimed = [c for c in claimed if c.rel not in gone]
         if journal.batch is None and not journal.progress:
             if self._journal_saved:
@@ -235,11 +241,16 @@ class ClickHouseIngestionWorker(IngestionWorker):
     async def _replay_journals(self, result: ProcessingResult) -> None:
         """Finish what the last run (or an adopted worker) left journaled."""
         own = self.files.journal_path()
+        self._journal.batch = None  # the journal on disk says what is pending
         for path, journal in await self.files.journals():
             if journal.batch is not None:
                 batch = journal.batch
                 data = await self.files.read_batch(batch)
-                if await self._insert(batch, data, result):
+
+                async def remember(path: str = path, journal: Journal = journal) -> None:
+                    await self.files.storage.write(path, journal.model_dump_json())
+
+                if await self._insert(batch, data, result, remember):
                     done = await self.files.finish(batch, journal.progress)
                     result.files_processed += len(done)
                 else:
@@ -260,10 +271,13 @@ class ClickHouseIngestionWorker(IngestionWorker):
             if not mine:
                 return
             state = await asyncio.to_thread(folder.load)
+            async def remember() -> None:
+                await asyncio.to_thread(folder.save, state)
+
             if state.pending is not None:
                 batch = state.pending
                 data = await asyncio.to_thread(folder.read_batch, batch)
-                await self._insert(batch, data, result)
+                await self._insert(batch, data, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
             batches = folder.batches(state)
@@ -274,14 +288,21 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 batch, data = item
                 state.pending = batch
                 await asyncio.to_thread(folder.save, state)
-                await self._insert(batch, data, result)
+                await self._insert(batch, data, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
                 result.files_processed += len(batch.slices)
 
-    async def _insert(self, batch: Batch, data: bytes, result: ProcessingResult) -> bool:
+    async def _insert(
+        self,
+        batch: Batch,
+        data: bytes,
+        result: ProcessingResult,
+        remember: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
         """Insert and count; False when ClickHouse refused the batch for good (it is
-        then counted as bad lines). Outages raise ``Unavailable``."""
+        then counted as bad lines). Outages raise ``Unavailable``; a refusal short of
+        the last attempt too, after ``remember`` saved the attempt count."""
         lines = data.count(b"\n")
         if not lines:
             return True
@@ -298,6 +319,8 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 error=exc.message,
             )
             if batch.attempts < MAX_ATTEMPTS:
+                if remember is not None:
+                    await remember()
                 raise Unavailable(f"ClickHouse refused a batch: {exc.message}") from exc
             result.bad_lines += lines
             result.errors.append(f"batch set aside after {batch.attempts} attempts: {exc.message}")
