@@ -199,15 +199,51 @@ async def test_restart_on_another_port_updates_public_urls(
         await again.close()
 
 
-async def test_a_taken_port_is_unavailable(storage: AdminStorage) -> None:
+async def test_a_taken_port_is_unavailable_when_listening_is_required(
+    storage: AdminStorage,
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        router = LocalEdgeRouter(LocalRouterSettings(port=port), storage.routes)
+        router = LocalEdgeRouter(LocalRouterSettings(port=port, listen="always"), storage.routes)
         with pytest.raises(Unavailable, match=f"127.0.0.1:{port}"):
             await router.start()
         await router.close()
+
+
+@pytest.mark.router_settings(sync_interval_s=0.05)
+async def test_a_worker_process_router_keeps_routes_for_the_serving_one(
+    router: LocalEdgeRouter, storage: AdminStorage, serve_app: AppFactory, route_to: RouteTo
+) -> None:
+    """``mastra-admin worker`` starts a router too: the port is the server's, so the
+    worker's router only writes routes, and a re-point returns once it is served."""
+
+    def app(name: str) -> web.Application:
+        async def named(request: web.Request) -> web.Response:
+            return web.Response(text=name)
+
+        application = web.Application()
+        application.router.add_get("/", named)
+        return application
+
+    old_host, old_port = await serve_app(app("old"))
+    new_host, new_port = await serve_app(app("new"))
+    host = await route_to(old_host, old_port, subdomain="shop-main.team")
+    (route,) = await router.list_routes()
+    worker = LocalEdgeRouter(
+        LocalRouterSettings(port=router.port, sync_interval_s=0.05, health_interval_s=0),
+        storage.routes,
+    )
+    await worker.start()
+    try:
+        assert router.serving
+        assert not worker.serving
+        await worker.update_route(route.id, target_host=new_host, target_port=new_port)
+        answer = await send_through(router, host)
+        assert answer.text == "new"
+    finally:
+        await worker.close()
 
 
 async def test_closing_ends_open_connections(

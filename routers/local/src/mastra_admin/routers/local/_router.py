@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import ssl
 import time
@@ -69,6 +70,7 @@ class LocalEdgeRouter(EdgeRouterProvider):
         # Bumped by every change made here, so that a reload that read the store
         # before the change does not put the old target back.
         self._version = 0
+        self._started = False
 
     # --- addresses -----------------------------------------------------------------
 
@@ -116,11 +118,15 @@ class LocalEdgeRouter(EdgeRouterProvider):
         return self._ca.ssl_context()
 
     async def start(self) -> None:
-        if self._listener is not None:
+        if self._listener is not None or self._started:
             return
         s = self.settings
         routes = await self._routes.list_all()
         self._table.replace_all(routes)
+        self._started = True
+        if s.listen == "never":
+            self._log_routes_only("listen is 'never'")
+            return
         engine = ProxyEngine(
             self._table,
             scheme="https" if s.tls else "http",
@@ -136,6 +142,10 @@ class LocalEdgeRouter(EdgeRouterProvider):
                 engine, s.host, s.port, ssl=context, reuse_address=True, backlog=1024
             )
         except OSError as exc:
+            if exc.errno == errno.EADDRINUSE and s.listen == "auto":
+                self._log_routes_only(f"{s.host}:{s.port} is in use")
+                return
+            self._started = False
             raise Unavailable(
                 f"the router cannot listen on {s.host}:{s.port}: {exc.strerror or exc}",
                 details={"host": s.host, "port": s.port},
@@ -158,6 +168,25 @@ class LocalEdgeRouter(EdgeRouterProvider):
             ca_file=str(self.ca_file) if self.ca_file else None,
         )
 
+    @property
+    def serving(self) -> bool:
+        """Whether this process's router listens (others only keep routes in storage)."""
+        return self._listener is not None
+
+    def _log_routes_only(self, reason: str) -> None:
+        _log.warning(
+            "router.not_listening",
+            reason=reason,
+            note="routes are kept in storage; the process listening on the port serves them",
+        )
+
+    async def _hand_over(self) -> None:
+        """Without a listener of our own, a re-point reaches the serving process with
+        its next reload; wait for it, so that a caller stopping the previous server
+        next (a deploy) fails no request."""
+        if self._started and self._listener is None and self.settings.sync_interval_s > 0:
+            await asyncio.sleep(self.settings.sync_interval_s * 1.25 + 0.25)
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -174,6 +203,7 @@ class LocalEdgeRouter(EdgeRouterProvider):
             _log.info("router.stopped", port=self._bound_port)
         self._listener = None
         self._engine = None
+        self._started = False
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -258,6 +288,8 @@ class LocalEdgeRouter(EdgeRouterProvider):
             )
             event = "route.repointed"
         self._publish(route)
+        if event == "route.repointed":
+            await self._hand_over()
         _log.info(
             event,
             route_id=route.id,
@@ -277,6 +309,7 @@ class LocalEdgeRouter(EdgeRouterProvider):
             route_id, RouteUpdate(target_host=target_host, target_port=target_port)
         )
         self._publish(route)
+        await self._hand_over()
         _log.info(
             "route.repointed",
             route_id=route.id,

@@ -28,6 +28,13 @@ class LocalRouterSettings(BaseModel):
         description="Port the proxy listens on (0 picks a free one).",
         json_schema_extra={"env": ["PROXY_PORT"]},
     )
+    listen: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Whether this process serves the proxy port: 'auto' serves it unless "
+        "another process (the server, when this is a build worker) already does, and then "
+        "only keeps routes in storage; 'always' fails when the port is taken; 'never' "
+        "only keeps routes.",
+    )
     base_domain: str | None = Field(
         default=None,
         description="Domain below which deployments are routed; "
