@@ -36,27 +36,27 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[ServedPlatform]:
+def flow_platform() -> Iterator[ServedPlatform]:
     with served({"weather-agent": "ok", "support-bot": "ok"}) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def setup(platform: ServedPlatform) -> Setup:
+def setup(flow_platform: ServedPlatform) -> Setup:
     """A team, and a project created from what the source picker offers."""
-    team = platform.post("/api/teams", {"name": "Search"}, expect=201)
-    offered = platform.get("/api/sources/projects", params={"team_id": team["id"]})
+    team = flow_platform.post("/api/teams", {"name": "Search"}, expect=201)
+    offered = flow_platform.get("/api/sources/projects", params={"team_id": team["id"]})
     names = {source["name"]: source for source in offered}
     assert {"weather-agent", "support-bot"} <= set(names), offered
     source = names["weather-agent"]
     assert source["metadata"]["package_manager"] == "npm"
     assert source["metadata"]["valid"] is True
-    project = platform.post(
+    project = flow_platform.post(
         f"/api/teams/{team['id']}/projects",
         {"name": "Weather", "source_id": source["id"]},
         expect=201,
     )
-    return Setup(platform, team, project)
+    return Setup(flow_platform, team, project)
 
 
 def host_of(deployment: dict[str, Any]) -> str:
