@@ -39,8 +39,8 @@ if SERVER_URL:
         @pytest.fixture
         async def backend(
             self, server_backend: ClickHouseObservability
-        ) -> AsyncIterator[ClickHouseObservability]:
-            yield server_backend
+        ) -> ClickHouseObservability:
+            return server_backend
 
     async def test_server_ingests_exactly_once(
         server_backend: ClickHouseObservability, storage: LocalFileStorage
