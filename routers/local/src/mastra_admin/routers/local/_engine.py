@@ -9,14 +9,18 @@ flow control), so memory stays flat whatever the body size, and SSE or chunked
 answers reach the client chunk by chunk. An upgrade (WebSocket) answered with 101
 turns both connections into a byte tunnel.
 
-Per request the engine does one dict lookup (the host), builds two heads and makes
-no other allocation worth the name; everything else is llhttp and the event loop.
+The per-request path is kept short on purpose (it is most of the proxy's CPU): one
+dict lookup for the host, each header name lowered once and copied into the
+outgoing head, no timer per request (a sweep enforces read timeouts), request ids
+from a counter rather than the system's random source.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import time
 from collections import deque
 from typing import Final, cast
 
@@ -25,11 +29,10 @@ import structlog
 
 from mastra_admin.routers.local._hosts import HostTable, Target, hostname_of, is_valid_host
 from mastra_admin.routers.local._http import (
-    HOP_BY_HOP,
-    RequestScan,
-    ResponseScan,
-    request_head,
-    response_head,
+    REQUEST_SPECIAL,
+    RESPONSE_SPECIAL,
+    connection_tokens,
+    drop_named,
 )
 from mastra_admin.routers.local._pages import error_response
 
@@ -37,10 +40,14 @@ __all__ = ["ProxyEngine"]
 
 _log = structlog.get_logger("mastra_admin.routers.local")
 
+_now = time.monotonic
 _PENDING_LIMIT: Final = 256 * 1024  # request body held while the upstream connects
 _MAX_IDLE_PER_TARGET: Final = 256
+_MAX_REQUEST_ID: Final = 128
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _CHUNK_END: Final = b"0\r\n\r\n"
+_COLON: Final = b": "
+_CRLF: Final = b"\r\n"
 _FOLLOW_REPOINTS: Final = 2
 
 Key = tuple[str, int]
@@ -73,30 +80,40 @@ class ProxyEngine:
             max_per_target=max_upstream_connections,
         )
         self.connections: set[ClientConnection] = set()
+        self._id_prefix = os.urandom(8).hex().encode()
+        self._ids = itertools.count()
 
     def __call__(self) -> ClientConnection:
         return ClientConnection(self)
 
+    def request_id(self) -> bytes:
+        """32 hex digits, unique per process run (a random prefix and a counter)."""
+        return b"%s%016x" % (self._id_prefix, next(self._ids))
+
+    @property
+    def sweep_interval_s(self) -> float:
+        """How often ``sweep`` should run: read timeouts are enforced by it."""
+        return min(1.0, self.read_timeout_s / 4)
+
     def sweep(self) -> None:
-        """Close client connections idle past their keep-alive and stale upstream ones."""
-        now = self.loop.time()
+        """Time out silent upstreams, close client connections idle past their
+        keep-alive and stale pooled upstream connections."""
+        now = _now()
         for conn in list(self.connections):
-            if (
-                not conn.exchanges
-                and conn.tunnel is None
-                and now - conn.idle_since > self.client_keepalive_s
-            ):
+            if conn.exchanges:
+                conn.exchanges[0].check_timeout(now)
+            elif conn.tunnel is None and now - conn.idle_since > self.client_keepalive_s:
                 conn.close()
         self.pool.sweep(now)
 
     async def shutdown(self, grace_s: float) -> None:
         """Close idle connections now, give requests in flight ``grace_s``, then cut."""
-        deadline = self.loop.time() + grace_s
+        deadline = _now() + grace_s
         while True:
             for conn in list(self.connections):
                 if not conn.exchanges and conn.tunnel is None:
                     conn.close()
-            if not self.connections or self.loop.time() >= deadline:
+            if not self.connections or _now() >= deadline:
                 break
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
@@ -127,7 +144,7 @@ class UpstreamPool:
         idle = self.idle.get(key)
         if not idle:
             return None
-        oldest = self.loop.time() - self.keepalive_s
+        oldest = _now() - self.keepalive_s
         while idle:
             conn = idle.pop()
             if conn.idle_since >= oldest and not conn.closed:
@@ -149,12 +166,15 @@ class UpstreamPool:
         if not reusable or conn.closed:
             conn.close()
             return
-        conn.resume_reading()
-        idle = self.idle.setdefault(conn.key, [])
-        if len(idle) >= self.max_idle:
+        if conn.reading_paused:
+            conn.resume_reading()
+        idle = self.idle.get(conn.key)
+        if idle is None:
+            idle = self.idle[conn.key] = []
+        elif len(idle) >= self.max_idle:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
+        conn.idle_since = _now()
         idle.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:
@@ -191,7 +211,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.exchange: Exchange | None = None
         self.tunnel: ClientConnection | None = None
         self.idle_since = 0.0
-        self.last_activity = 0.0
+        self.activity = 0  # reads and writes: the sweep tells silence from progress
         self.reused = False
         self.closed = False
         self.write_paused = False
@@ -210,7 +230,7 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange is None:
             self.close()  # an idle server does not talk; this one is out of step
             return
-        self.last_activity = self.pool.loop.time()
+        self.activity += 1
         exchange.response_data(data)
 
     def eof_received(self) -> bool | None:
@@ -255,7 +275,6 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None and self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()
-            self.last_activity = self.pool.loop.time()
 
     def close(self) -> None:
         self.closed = True
@@ -274,13 +293,11 @@ class ClientConnection(asyncio.Protocol):
         self.exchanges: deque[Exchange] = deque()
         self.receiving: Exchange | None = None
         self.tunnel: UpstreamConnection | None = None
-        self.idle_since = engine.loop.time()
+        self.idle_since = _now()
         self.write_paused = False
         self.closing = False
         self.tls = False
         self._pauses: set[str] = set()
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
 
     # --- transport events ----------------------------------------------------------
 
@@ -308,8 +325,8 @@ class ClientConnection(asyncio.Protocol):
                 exchange.early_data = data[upgrade.args[0] :]
             # Nothing more is parsed on this connection: it becomes a tunnel or closes.
             self.pause_reading("upgrade")
-        except httptools.HttpParserError as exc:
-            self._malformed(exc)
+        except httptools.HttpParserError:
+            self._malformed()
 
     def eof_received(self) -> bool | None:
         if self.tunnel is not None or self.tls:
@@ -347,29 +364,33 @@ class ClientConnection(asyncio.Protocol):
     # --- llhttp callbacks (request) ----------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
+        self.receiving = Exchange(self)
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        exchange = self.receiving
+        if exchange is not None:
+            exchange.path += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        exchange = self.receiving
+        if exchange is None:
+            return
+        n = name.lower()
+        if n in REQUEST_SPECIAL:
+            exchange.request_header(n, name, value)
+        else:
+            exchange.parts += (name, _COLON, value, _CRLF)
 
     def on_headers_complete(self) -> None:
-        if self.closing:
+        exchange = self.receiving
+        if self.closing or exchange is None:
+            self.receiving = None
             return
         parser = self.parser
-        exchange = Exchange(
-            self,
-            parser.get_method(),
-            self._url,
-            self._headers,
-            http11=parser.get_http_version() == "1.1",
-            keep_alive=parser.should_keep_alive(),
-            upgrade=parser.should_upgrade(),
-        )
-        self.receiving = exchange
+        exchange.method = parser.get_method()
+        exchange.http11 = parser.get_http_version() == "1.1"
+        exchange.keep_alive = parser.should_keep_alive()
+        exchange.upgrade = parser.should_upgrade()
         self.exchanges.append(exchange)
         if len(self.exchanges) == 1:
             exchange.start()
@@ -404,17 +425,21 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def exchange_finished(self, exchange: Exchange, *, keep_alive: bool) -> None:
-        if self.exchanges and self.exchanges[0] is exchange:
-            self.exchanges.popleft()
-        self.resume_reading("upstream")
-        self.resume_reading("pending")
+        exchanges = self.exchanges
+        if exchanges and exchanges[0] is exchange:
+            exchanges.popleft()
+        if self._pauses:
+            self.resume_reading("upstream")
+            self.resume_reading("pending")
         if not keep_alive:
             self.close()
             return
-        self.idle_since = self.engine.loop.time()
-        if self.exchanges:
-            self.exchanges[0].start()
-        if len(self.exchanges) <= 1:
+        self.idle_since = _now()
+        if exchanges:
+            exchanges[0].start()
+            if len(exchanges) <= 1:
+                self.resume_reading("queue")
+        elif self._pauses:
             self.resume_reading("queue")
 
     def start_tunnel(self, upstream: UpstreamConnection, early: bytes) -> None:
@@ -430,18 +455,17 @@ class ClientConnection(asyncio.Protocol):
         if self.write_paused:
             upstream.pause_reading()
 
-    def _malformed(self, exc: Exception) -> None:
+    def _malformed(self) -> None:
         if self.exchanges and self.exchanges[0].response_started:
             self.abort()  # mid-response: nothing sensible can be said any more
             return
-        request_id = os.urandom(16).hex().encode()
         self.write(
             error_response(
                 400,
                 "bad_request",
                 "The request is not valid HTTP/1.1.",
                 accept=b"",
-                request_id=request_id,
+                request_id=self.engine.request_id(),
                 close=True,
             )
         )
@@ -469,105 +493,172 @@ class Exchange:
         "_eof_body",
         "_interim",
         "_out",
-        "_reason",
-        "_resp_headers",
         "_switching",
-        "_timer",
         "_upstream_keep_alive",
+        "accept",
+        "chunked",
         "client",
         "connect_task",
         "done",
+        "drop",
         "early_data",
-        "headers",
+        "expect_continue",
+        "forwarded_for",
+        "has_body",
+        "host",
+        "hosts",
         "http11",
         "keep_alive",
         "method",
+        "parts",
         "path",
         "pending",
         "pending_size",
+        "quiet_mark",
+        "quiet_since",
+        "r_chunked",
+        "r_drop",
+        "r_length",
+        "r_parts",
+        "r_reason",
+        "r_request_id",
+        "r_upgrade",
         "request_complete",
         "request_id",
         "response_complete",
         "response_parser",
         "response_started",
         "retried",
-        "scan",
         "target",
         "upgrade",
+        "upgrade_value",
         "upstream",
     )
 
-    def __init__(
-        self,
-        client: ClientConnection,
-        method: bytes,
-        url: bytes,
-        headers: list[tuple[bytes, bytes]],
-        *,
-        http11: bool,
-        keep_alive: bool,
-        upgrade: bool,
-    ) -> None:
+    def __init__(self, client: ClientConnection) -> None:
         self.client = client
-        self.method = method
-        self.path = url
-        self.headers = headers
-        self.http11 = http11
-        self.keep_alive = keep_alive
-        self.upgrade = upgrade
-        self.scan = RequestScan(headers)
-        self.request_id = self.scan.request_id or os.urandom(16).hex().encode()
+        # the request, as llhttp reports it
+        self.method = b"GET"
+        self.path = b""
+        self.parts: list[bytes] = []
+        self.host: bytes | None = None
+        self.hosts = 0
+        self.request_id: bytes | None = None
+        self.chunked = False
+        self.has_body = False
+        self.expect_continue = False
+        self.accept = b""
+        self.upgrade_value: bytes | None = None
+        self.forwarded_for: bytes | None = None
+        self.drop: set[bytes] | None = None
+        self.http11 = True
+        self.keep_alive = True
+        self.upgrade = False
+        # routing and the upstream side
         self.target: Target | None = None
         self.upstream: UpstreamConnection | None = None
         self.connect_task: asyncio.Future[None] | None = None
         self.pending: list[bytes] | None = []
         self.pending_size = 0
         self.early_data = b""
+        self.quiet_mark = -1
+        self.quiet_since = 0.0
         self.request_complete = False
         self.response_started = False
         self.response_complete = False
         self.response_parser: httptools.HttpResponseParser | None = None
         self.done = False
         self.retried = False
-        self._timer: asyncio.TimerHandle | None = None
+        # the response, as llhttp reports it
+        self.r_parts: list[bytes] = []
+        self.r_reason = b""
+        self.r_length = False
+        self.r_chunked = False
+        self.r_request_id = False
+        self.r_upgrade: bytes | None = None
+        self.r_drop: set[bytes] | None = None
         self._out: list[bytes] = []
-        self._reason = b""
-        self._resp_headers: list[tuple[bytes, bytes]] = []
         self._chunked_out = False
         self._eof_body = False
         self._upstream_keep_alive = False
         self._interim = False
         self._switching = False
 
+    # --- the request head ----------------------------------------------------------
+
+    def request_header(self, n: bytes, name: bytes, value: bytes) -> None:
+        """A header the proxy looks at (``n``: the lowered name)."""
+        if n == b"host":
+            self.host = value
+            self.hosts += 1
+        elif n == b"content-length":
+            self.has_body = self.has_body or value.strip() not in (b"0", b"")
+        elif n == b"accept":
+            self.accept = value
+        elif n == b"expect":
+            self.expect_continue = value.strip().lower() == b"100-continue"
+        elif n == b"transfer-encoding":
+            self.chunked = self.chunked or b"chunked" in value.lower()
+            self.has_body = True
+            return  # re-framed by the proxy
+        elif n == b"x-forwarded-for":
+            seen = self.forwarded_for
+            self.forwarded_for = value if seen is None else seen + b", " + value
+            return
+        elif n == b"x-request-id":
+            if 0 < len(value) <= _MAX_REQUEST_ID:
+                self.request_id = value
+            return
+        elif n == b"upgrade":
+            self.upgrade_value = value
+            return
+        elif n == b"connection":
+            tokens = connection_tokens(value)
+            if tokens:
+                self.drop = (self.drop or set()) | tokens
+            return
+        else:
+            return  # other hop-by-hop headers and forwarded headers set by the proxy
+        self.parts += (name, _COLON, value, _CRLF)
+
+    def request_head(self) -> bytes:
+        """The head of the request as sent upstream (always HTTP/1.1)."""
+        client = self.client
+        parts = self.parts if self.drop is None else drop_named(self.parts, self.drop)
+        prior = self.forwarded_for
+        extra = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
+        if self.upgrade and self.upgrade_value is not None:
+            extra += b"Connection: Upgrade\r\nUpgrade: %s\r\n" % self.upgrade_value
+        return (
+            b"%s %s HTTP/1.1\r\n%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
+            b"X-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n%s\r\n"
+        ) % (
+            self.method,
+            self.path,
+            b"".join(parts),
+            prior + b", " + client.peer if prior else client.peer,
+            client.engine.scheme,
+            self.host or b"",
+            self.request_id,
+            extra,
+        )
+
     # --- routing -------------------------------------------------------------------
 
     def start(self) -> None:
         """Route the request (or answer it) once it is the connection's current one."""
-        scan = self.scan
-        raw_host = scan.host
-        if self.path[:1] != b"/":
-            if self.path == b"*" and self.method == b"OPTIONS":
-                pass
-            elif self.path.startswith((b"http://", b"https://")):
-                try:
-                    url = httptools.parse_url(self.path)
-                except httptools.HttpParserInvalidURLError:
-                    self.respond_local(
-                        400, "bad_request_target", "The request target is not a URL."
-                    )
-                    return
-                raw_host = url.host + (b":%d" % url.port if url.port else b"")
-                self.path = (url.path or b"/") + (b"?" + url.query if url.query else b"")
-                scan.host, scan.hosts = raw_host, 1
-            else:
-                self.respond_local(400, "bad_request_target", "The request target is not a path.")
-                return
-        if raw_host is None or scan.hosts != 1:
+        engine = self.client.engine
+        if self.request_id is None:
+            self.request_id = engine.request_id()
+        if self.path[:1] != b"/" and not self._absolute_form():
+            return
+        raw_host = self.host
+        if raw_host is None or self.hosts != 1:
             self.respond_local(400, "bad_host", "The request has no single Host header.")
             return
-        host = raw_host.decode("latin-1")
-        target = self.client.engine.table.get(hostname_of(host))
+        target = engine.table.get_raw(raw_host)
         if target is None:
+            host = raw_host.decode("latin-1")
             if is_valid_host(host):
                 self.respond_local(
                     404, "route_not_found", f"No deployment is routed at {hostname_of(host)}."
@@ -584,20 +675,35 @@ class Exchange:
             self.respond_local(405, "method_not_allowed", "CONNECT is not proxied here.")
             return
         self.target = target
-        upstream = (
-            None if self.upgrade else self.client.engine.pool.take((target.host, target.port))
-        )
+        upstream = None if self.upgrade else engine.pool.take(target.key)
         if upstream is not None:
             self.attach(upstream)
         else:
             self.connect_task = asyncio.ensure_future(self._connect(target))
+
+    def _absolute_form(self) -> bool:
+        """``OPTIONS *`` or ``GET http://host/path``: route by the URL's host."""
+        if self.path == b"*" and self.method == b"OPTIONS":
+            return True
+        if self.path.startswith((b"http://", b"https://")):
+            try:
+                url = httptools.parse_url(self.path)
+            except httptools.HttpParserInvalidURLError:
+                pass
+            else:
+                self.host = url.host + (b":%d" % url.port if url.port else b"")
+                self.hosts = 1
+                self.path = (url.path or b"/") + (b"?" + url.query if url.query else b"")
+                return True
+        self.respond_local(400, "bad_request_target", "The request target is not a path.")
+        return False
 
     async def _connect(self, target: Target) -> None:
         pool = self.client.engine.pool
         try:
             for attempt in range(_FOLLOW_REPOINTS + 1):
                 try:
-                    upstream = await pool.connect((target.host, target.port))
+                    upstream = await pool.connect(target.key)
                     break
                 except TimeoutError:
                     self._fail(
@@ -630,36 +736,17 @@ class Exchange:
     def _repointed(self, target: Target) -> Target | None:
         """The route's current target when it differs from ``target``."""
         current = self.client.engine.table.get(target.hostname)
-        if (
-            current is None
-            or current.stopped
-            or (current.host, current.port)
-            == (
-                target.host,
-                target.port,
-            )
-        ):
+        if current is None or current.stopped or current.key == target.key:
             return None
         return current
 
     def attach(self, upstream: UpstreamConnection) -> None:
-        """Send the head and whatever body has arrived; start the read clock."""
-        target = self.target
-        assert target is not None
+        """Send the head and whatever body has arrived."""
+        client = self.client
         self.upstream = upstream
         upstream.exchange = self
         self.response_parser = httptools.HttpResponseParser(self)
-        client = self.client
-        head = request_head(
-            self.method,
-            self.path,
-            self.headers,
-            self.scan,
-            peer=client.peer,
-            scheme=client.engine.scheme,
-            request_id=self.request_id,
-            upgrade=self.upgrade,
-        )
+        head = self.request_head()
         pending = self.pending
         self.pending = None
         if pending:
@@ -668,26 +755,23 @@ class Exchange:
                 client.resume_reading("pending")
         else:
             upstream.write(head)
-        loop = client.engine.loop
-        upstream.last_activity = loop.time()
+        self.quiet_mark = upstream.activity
+        self.quiet_since = _now()
         if upstream.write_paused:
             client.pause_reading("upstream")
         if client.write_paused:
             upstream.pause_reading()
-        self._timer = loop.call_at(
-            upstream.last_activity + client.engine.read_timeout_s, self._check_timeout
-        )
 
     # --- request body --------------------------------------------------------------
 
     def request_body(self, body: bytes) -> None:
         if self.done:
             return
-        data = b"%x\r\n%s\r\n" % (len(body), body) if self.scan.chunked else body
+        data = b"%x\r\n%s\r\n" % (len(body), body) if self.chunked else body
         upstream = self.upstream
         if upstream is not None:
             upstream.write(data)
-            upstream.last_activity = self.client.engine.loop.time()
+            upstream.activity += 1
         elif self.pending is not None:
             self.pending.append(data)
             self.pending_size += len(data)
@@ -698,7 +782,7 @@ class Exchange:
         self.request_complete = True
         if self.done:
             return
-        if self.scan.chunked:
+        if self.chunked:
             if self.upstream is not None:
                 self.upstream.write(_CHUNK_END)
             elif self.pending is not None:
@@ -709,73 +793,74 @@ class Exchange:
     # --- llhttp callbacks (response) -----------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._reason = b""
-        self._resp_headers = []
+        if self.r_parts:
+            self.r_parts = []
+        self.r_reason = b""
 
     def on_status(self, status: bytes) -> None:
-        self._reason += status
+        self.r_reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._resp_headers.append((name, value))
+        n = name.lower()
+        if n not in RESPONSE_SPECIAL:
+            self.r_parts += (name, _COLON, value, _CRLF)
+        elif n == b"content-length":
+            self.r_length = True
+            self.r_parts += (name, _COLON, value, _CRLF)
+        elif n == b"x-request-id":
+            self.r_request_id = True
+            self.r_parts += (name, _COLON, value, _CRLF)
+        elif n == b"transfer-encoding":
+            self.r_chunked = self.r_chunked or b"chunked" in value.lower()
+        elif n == b"upgrade":
+            self.r_upgrade = value
+        elif n == b"connection":
+            tokens = connection_tokens(value)
+            if tokens:
+                self.r_drop = (self.r_drop or set()) | tokens
 
     def on_headers_complete(self) -> None:
         parser = self.response_parser
         assert parser is not None
         status = parser.get_status_code()
-        headers = self._resp_headers
+        parts = self.r_parts if self.r_drop is None else drop_named(self.r_parts, self.r_drop)
         if 100 <= status < 200 and status != 101:
             # Interim (100 Continue, 103 Early Hints): passed on to HTTP/1.1 clients.
             self._interim = True
             if self.http11:
-                parts = [b"HTTP/1.1 %d %s\r\n" % (status, self._reason)]
-                for name, value in headers:
-                    if name.lower() not in HOP_BY_HOP:
-                        parts.append(name + b": " + value + b"\r\n")
-                parts.append(b"\r\n")
-                self._out.append(b"".join(parts))
+                self._out.append(
+                    b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, self.r_reason, b"".join(parts))
+                )
+            self.r_length = self.r_chunked = self.r_request_id = False
+            self.r_drop = self.r_upgrade = None
             return
-        scan = ResponseScan(headers)
         self.response_started = True
         # Asked now: llhttp forgets the message's flags once it is complete.
         self._upstream_keep_alive = parser.should_keep_alive()
+        extra = b"" if self.r_request_id else b"X-Request-Id: %s\r\n" % self.request_id
         if status == 101 and self.upgrade:
             self._switching = True
-            self._out.append(
-                response_head(
-                    status,
-                    self._reason,
-                    headers,
-                    scan,
-                    request_id=self.request_id,
-                    chunked=False,
-                    close=False,
-                    upgrade=True,
-                )
-            )
-            return
-        body_allowed = self.method != b"HEAD" and status not in (204, 304)
-        if body_allowed and not scan.content_length and not scan.chunked:
-            self._eof_body = True  # the upstream's body ends when it closes
-        if body_allowed and (scan.chunked or self._eof_body):
-            if self.http11:
-                self._chunked_out = True
-            else:
-                self.keep_alive = False  # an HTTP/1.0 client reads to the close
-        if self.upgrade:
-            self.keep_alive = False  # the client's parser stopped at the upgrade
+            if self.r_upgrade is not None:
+                extra += b"Connection: Upgrade\r\nUpgrade: %s\r\n" % self.r_upgrade
+        else:
+            body_allowed = self.method != b"HEAD" and status not in (204, 304)
+            if body_allowed and not self.r_length and not self.r_chunked:
+                self._eof_body = True  # the upstream's body ends when it closes
+            if body_allowed and (self.r_chunked or self._eof_body):
+                if self.http11:
+                    self._chunked_out = True
+                    extra += b"Transfer-Encoding: chunked\r\n"
+                else:
+                    self.keep_alive = False  # an HTTP/1.0 client reads to the close
+            if self.upgrade:
+                self.keep_alive = False  # the client's parser stopped at the upgrade
+            if not self.keep_alive:
+                extra += b"Connection: close\r\n"
+            if not body_allowed:
+                self.response_complete = True
         self._out.append(
-            response_head(
-                status,
-                self._reason,
-                headers,
-                scan,
-                request_id=self.request_id,
-                chunked=self._chunked_out,
-                close=not self.keep_alive,
-            )
+            b"HTTP/1.1 %d %s\r\n%s%s\r\n" % (status, self.r_reason, b"".join(parts), extra)
         )
-        if not body_allowed:
-            self.response_complete = True
 
     def on_body(self, body: bytes) -> None:
         if self._chunked_out:
@@ -809,7 +894,10 @@ class Exchange:
         except httptools.HttpParserError:
             self._bad_response()
             return
-        self._flush()
+        out = self._out
+        if out:
+            self.client.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
         if self.response_complete:
             self._finish()
 
@@ -822,7 +910,6 @@ class Exchange:
     def _tunnel(self, rest: bytes) -> None:
         upstream = self.upstream
         assert upstream is not None
-        self._cancel_timer()
         self.done = True
         self.upstream = None
         upstream.exchange = None
@@ -838,17 +925,16 @@ class Exchange:
             # neither connection is in a known state any more.
             self.keep_alive = False
         self.done = True
-        self._cancel_timer()
         upstream = self.upstream
-        self.upstream = None
         if upstream is not None:
-            reusable = (
+            self.upstream = None
+            self.client.engine.pool.release(
+                upstream,
                 self.request_complete
-                and not self.upgrade
-                and not self._eof_body
                 and self._upstream_keep_alive
+                and not self._eof_body
+                and not self.upgrade,
             )
-            self.client.engine.pool.release(upstream, reusable)
         self.response_parser = None
         self.client.exchange_finished(self, keep_alive=self.keep_alive)
 
@@ -869,7 +955,6 @@ class Exchange:
             # Cut the client's connection too: a truncated body must look truncated.
             self._log("proxy.response_cut", error="upstream closed mid-response")
             self.done = True
-            self._cancel_timer()
             self.client.abort()
             return
         if (
@@ -878,12 +963,11 @@ class Exchange:
             and not self.retried
             and self.method in _IDEMPOTENT
             and self.request_complete
-            and not self.scan.has_body
+            and not self.has_body
             and self.target is not None
         ):
             # A pooled connection the server closed as we reused it: try a fresh one.
             self.retried = True
-            self._cancel_timer()
             self.response_parser = None
             self.pending = []
             self.target = self._repointed(self.target) or self.target
@@ -903,7 +987,6 @@ class Exchange:
         if self.response_started:
             self._log("proxy.response_cut", error="invalid response from upstream")
             self.done = True
-            self._cancel_timer()
             self.client.abort()
             return
         self._fail(
@@ -920,19 +1003,18 @@ class Exchange:
         if self.upstream is not None:
             self.upstream.resume_reading()
 
-    def _check_timeout(self) -> None:
-        self._timer = None
+    def check_timeout(self, now: float) -> None:
+        """Called by the engine's sweep: end the exchange if its upstream has been
+        silent for the read timeout."""
         upstream = self.upstream
         if self.done or upstream is None:
             return
-        engine = self.client.engine
-        now = engine.loop.time()
-        if self.client.write_paused:
-            # The client is slow, not the upstream: its silence is ours.
-            upstream.last_activity = now
-        deadline = upstream.last_activity + engine.read_timeout_s
-        if now < deadline:
-            self._timer = engine.loop.call_at(deadline, self._check_timeout)
+        if upstream.activity != self.quiet_mark or upstream.reading_paused:
+            # Progress since the last look, or the client is slow (its silence is ours).
+            self.quiet_mark = upstream.activity
+            self.quiet_since = now
+            return
+        if now - self.quiet_since < self.client.engine.read_timeout_s:
             return
         self.upstream = None
         upstream.exchange = None
@@ -946,11 +1028,6 @@ class Exchange:
             504, "upstream_timeout", f"The deployment at {self._hostname()} did not answer in time."
         )
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     # --- endings -------------------------------------------------------------------
 
     def _hostname(self) -> str:
@@ -961,7 +1038,7 @@ class Exchange:
             event,
             host=self._hostname(),
             route_id=self.target.route_id if self.target else None,
-            request_id=self.request_id.decode("latin-1"),
+            request_id=(self.request_id or b"").decode("latin-1"),
             **extra,
         )
 
@@ -970,7 +1047,6 @@ class Exchange:
         if self.done:
             return
         self._log(f"proxy.{code}", status=status, **extra)
-        self._cancel_timer()
         if self.upstream is not None:
             self.upstream.exchange = None
             self.upstream.close()
@@ -981,17 +1057,15 @@ class Exchange:
         """Answer from the proxy itself. The connection stays open when the client
         wants it: a body still coming is read and dropped, unless the client waits
         for ``100 Continue`` before sending it."""
-        if self.upgrade or (
-            self.scan.has_body and self.scan.expect_continue and not self.request_complete
-        ):
+        if self.upgrade or (self.has_body and self.expect_continue and not self.request_complete):
             self.keep_alive = False
         self.client.write(
             error_response(
                 status,
                 code,
                 message,
-                accept=self.scan.accept,
-                request_id=self.request_id,
+                accept=self.accept,
+                request_id=self.request_id or self.client.engine.request_id(),
                 close=not self.keep_alive,
             )
         )
@@ -1004,7 +1078,6 @@ class Exchange:
     def abort(self) -> None:
         """The client went away: drop the upstream side too."""
         self.done = True
-        self._cancel_timer()
         if self.connect_task is not None:
             self.connect_task.cancel()
             self.connect_task = None

@@ -20,6 +20,7 @@ _HOST_RE = re.compile(
     rf"^(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?$", re.IGNORECASE
 )
 _MAX_HOST = 260
+_MAX_RAW_CACHE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class Target:
     port: int
     stopped: bool
     origin: str
+    key: tuple[str, int]
 
     @classmethod
     def of(cls, route: Route, base_domain: str) -> Target:
@@ -47,6 +49,7 @@ class Target:
             port=route.target_port,
             stopped=route.status is RouteStatus.STOPPED,
             origin=f"http://{netloc}:{route.target_port}",
+            key=(host, route.target_port),
         )
 
 
@@ -79,13 +82,26 @@ class HostTable:
         self.base_domain = base_domain
         self._by_host: dict[str, Target] = {}
         self._host_of_route: dict[str, str] = {}
+        # Host header bytes as clients send them (with the port) -> target: the
+        # per-request lookup. Holds hits only; emptied on every change.
+        self._by_raw: dict[bytes, Target] = {}
 
     def get(self, hostname: str) -> Target | None:
         return self._by_host.get(hostname)
 
+    def get_raw(self, raw: bytes) -> Target | None:
+        """The target of a ``Host`` header value, as received."""
+        target = self._by_raw.get(raw)
+        if target is None:
+            target = self._by_host.get(hostname_of(raw.decode("latin-1")))
+            if target is not None and len(self._by_raw) < _MAX_RAW_CACHE:
+                self._by_raw[raw] = target
+        return target
+
     def put(self, route: Route) -> Target:
         """Add or replace the route's entry (one assignment: atomic for readers)."""
         target = Target.of(route, self.base_domain)
+        self._by_raw = {}
         previous = self._host_of_route.get(route.id)
         self._by_host[target.hostname] = target
         self._host_of_route[route.id] = target.hostname
@@ -94,6 +110,7 @@ class HostTable:
         return target
 
     def remove(self, route_id: str) -> None:
+        self._by_raw = {}
         hostname = self._host_of_route.pop(route_id, None)
         if hostname is not None:
             current = self._by_host.get(hostname)
@@ -109,6 +126,7 @@ class HostTable:
             by_host[target.hostname] = target
             host_of_route[route.id] = target.hostname
         self._by_host, self._host_of_route = by_host, host_of_route
+        self._by_raw = {}
 
     def targets(self) -> list[Target]:
         return list(self._by_host.values())

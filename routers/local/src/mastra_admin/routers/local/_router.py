@@ -38,7 +38,6 @@ _DEFAULT_TLS_DIR = Path(".mastra-admin") / "router" / "tls"
 _HEALTH_CONCURRENCY = 8
 _CLIENT_KEEPALIVE_S = 75.0
 _SHUTDOWN_GRACE_S = 2.0
-_SWEEP_INTERVAL_S = 1.0
 
 
 class LocalEdgeRouter(EdgeRouterProvider):
@@ -209,10 +208,9 @@ class LocalEdgeRouter(EdgeRouterProvider):
             self._session = None
 
     async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(_SWEEP_INTERVAL_S)
-            if self._engine is not None:
-                self._engine.sweep()
+        while self._engine is not None:
+            await asyncio.sleep(self._engine.sweep_interval_s)
+            self._engine.sweep()
 
     async def _refresh_public_urls(self, routes: list[Route]) -> None:
         """Routes saved while the router had another port or domain get today's URL."""
