@@ -3,8 +3,10 @@ as dicts, and PostgreSQL errors turned into the core's errors."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -139,6 +141,23 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_DRIVER_ERRORS = (psycopg.Error, PoolTimeout, PoolClosed)
+
+# When each pooled connection last finished a query: one that worked a moment ago
+# is not worth a round trip to check before it is handed out again (if it broke
+# since, its query fails with Unavailable and the pool drops it).
+_RETURNED_AT: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+FRESH_S = 1.0
+
+
+async def check_idle_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's ``check``: a round trip only for connections idle over a second."""
+    used = _RETURNED_AT.get(conn)
+    if used is not None and time.monotonic() - used < FRESH_S and not conn.broken:
+        return
+    await AsyncConnectionPool.check_connection(conn)
+
+
 def _raise(exc: BaseException) -> NoReturn:
     error = translate_error(exc)
     if isinstance(error, Unavailable):
@@ -168,17 +187,21 @@ class Database:
             self._cache[text] = cached
         return cached
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def _pool(self) -> AsyncConnectionPool[Any]:
         pool = self.pool
         if pool is None:
             raise Unavailable(
                 "the PostgreSQL storage is not initialised: call await storage.init()"
             )
+        return pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            async with pool.connection() as conn:
+            async with self._pool().connection() as conn:
                 yield conn
-        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+                _RETURNED_AT[conn] = time.monotonic()
+        except _DRIVER_ERRORS as exc:
             _raise(exc)
 
     @asynccontextmanager
@@ -186,9 +209,42 @@ class Database:
         async with self.connection() as conn, conn.transaction():
             yield Transaction(self, conn)
 
+    # The three calls below are the hot path: written out, without nested context
+    # managers, because every microsecond here is paid by every query.
+
     async def fetch_one(self, query: str, params: Params = None) -> Row | None:
-        async with self.connection() as conn:
-            return await Transaction(self, conn).fetch_one(query, params)
+        try:
+            async with self._pool().connection() as conn:
+                cur = conn.cursor(row_factory=_text_dict_row)
+                await cur.execute(self.sql(query), params)
+                row: Row | None = await cur.fetchone()
+                _RETURNED_AT[conn] = time.monotonic()
+                return row
+        except _DRIVER_ERRORS as exc:
+            _raise(exc)
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+        try:
+            async with self._pool().connection() as conn:
+                cur = conn.cursor(row_factory=_text_dict_row)
+                await cur.execute(self.sql(query), params)
+                rows: list[Row] = await cur.fetchall()
+                _RETURNED_AT[conn] = time.monotonic()
+                return rows
+        except _DRIVER_ERRORS as exc:
+            _raise(exc)
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        """Run a statement; return the number of rows it touched."""
+        try:
+            async with self._pool().connection() as conn:
+                cur = conn.cursor()
+                await cur.execute(self.sql(query), params)
+                count: int = cur.rowcount
+                _RETURNED_AT[conn] = time.monotonic()
+                return count
+        except _DRIVER_ERRORS as exc:
+            _raise(exc)
 
     async def fetch_required(self, query: str, params: Params = None) -> Row:
         """A statement that always returns a row (``INSERT ... RETURNING``)."""
@@ -197,18 +253,9 @@ class Database:
             raise MastraAdminError("the database returned no row")
         return row
 
-    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
-        async with self.connection() as conn:
-            return await Transaction(self, conn).fetch_all(query, params)
-
     async def fetch_value(self, query: str, params: Params = None) -> Any:
         row = await self.fetch_one(query, params)
         return None if row is None else next(iter(row.values()))
-
-    async def execute(self, query: str, params: Params = None) -> int:
-        """Run a statement; return the number of rows it touched."""
-        async with self.connection() as conn:
-            return await Transaction(self, conn).execute(query, params)
 
 
 class Transaction:
@@ -232,6 +279,3 @@ class Transaction:
         async with self.conn.cursor() as cur:
             await cur.execute(self._db.sql(query), params)
             return cur.rowcount
-
-
-RowDecoder = Callable[[Row], Any]

@@ -108,8 +108,9 @@ class PgSettings(BaseModel):
     )
     check_connections: bool = Field(
         default=True,
-        description="Check a pooled connection before handing it out, so that the first "
-        "query after a server restart does not fail.",
+        description="Check a pooled connection that was idle for more than a second "
+        "before handing it out, so that the first query after a server restart does not "
+        "fail.",
     )
     application_name: str = Field(default="mastra-admin", description="Shown in pg_stat_activity.")
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)

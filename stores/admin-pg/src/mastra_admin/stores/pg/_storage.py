@@ -16,7 +16,7 @@ from mastra_admin.core.errors import InvalidInput, Unavailable
 from mastra_admin.core.storage import AdminStorage
 
 from ._builds import PgBuildStore
-from ._db import Database, translate_error
+from ._db import Database, check_idle_connection, translate_error
 from ._deployments import PgDeploymentStore
 from ._embedded import EmbeddedPostgres
 from ._migrations import MigrationStatus, migrate
@@ -147,7 +147,7 @@ class PgAdminStorage(AdminStorage):
             max_size=max(settings.pool_max_size, settings.pool_min_size),
             timeout=settings.pool_timeout_s,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection if settings.check_connections else None,
+            check=check_idle_connection if settings.check_connections else None,
             reconnect_timeout=settings.reconnect_timeout_s,
             name=f"mastra-admin-pg-{self.schema}",
             open=False,

@@ -306,12 +306,23 @@ CREATE TRIGGER admin_roles_updated_at BEFORE UPDATE ON admin_roles
 
 -- the build queue -----------------------------------------------------------------
 
--- Take the oldest queued build whose deployment has no active build and mark it
--- building for the worker. Dequeues are serialised by a transaction advisory lock
--- (per schema): "one active build per deployment" and max_active are checks across
--- rows that SKIP LOCKED alone cannot make safe. Each statement of a volatile
--- plpgsql function takes a fresh snapshot, so the checks below see every dequeue
--- committed before the lock was granted. One call is one round trip.
+-- Take the oldest queued build that may run now and mark it building for the worker.
+-- A build may run when its deployment has no active build and no older queued one.
+--
+-- Candidates come one at a time in FIFO order with FOR UPDATE SKIP LOCKED (a row
+-- another dequeuer is looking at is passed over). For each, a transaction advisory
+-- lock on its deployment (try, never wait) makes the deployment checks safe against
+-- concurrent dequeuers; those checks are separate statements, and each statement of
+-- a volatile plpgsql function takes a fresh snapshot, so they see every dequeue
+-- committed before the lock was granted. Deployments are independent, so workers
+-- only ever wait for each other on the same deployment. With p_max_active the whole
+-- dequeue is serialised by one lock per schema, as the count is across all rows.
+--
+-- The commit does not wait for its WAL flush (synchronous_commit off for this
+-- transaction only): the hand-out is visible to others at once, and only a crash of
+-- the server itself within milliseconds of the commit could lose it; the build is
+-- then queued again, the worker that had it lost its connection in that crash, and
+-- its next renew_lease (which checks the worker id) fails.
 CREATE FUNCTION admin_dequeue_build(
   p_worker_id text, p_lease_until timestamptz, p_started_at timestamptz, p_max_active integer
 ) RETURNS SETOF admin_builds
@@ -319,31 +330,47 @@ LANGUAGE plpgsql VOLATILE
 SET search_path FROM CURRENT
 AS $$
 DECLARE
-  v_id uuid;
+  v_id uuid := '00000000-0000-0000-0000-000000000000';
+  v_queued_at timestamptz := '-infinity';
+  v_deployment uuid;
 BEGIN
-  PERFORM pg_advisory_xact_lock(hashtextextended('mastra_admin.build_queue.' || current_schema(), 0));
-  IF p_max_active IS NOT NULL AND (
-    SELECT count(*) FROM admin_builds WHERE status IN ('building', 'deploying')
-  ) >= p_max_active THEN
-    RETURN;
+  PERFORM set_config('synchronous_commit', 'off', true);
+  IF p_max_active IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(
+      hashtextextended('mastra_admin.build_queue.' || current_schema(), 0));
+    IF (SELECT count(*) FROM admin_builds WHERE status IN ('building', 'deploying'))
+       >= p_max_active THEN
+      RETURN;
+    END IF;
   END IF;
-  SELECT b.id INTO v_id
-    FROM admin_builds b
-   WHERE b.status = 'queued'
-     AND NOT EXISTS (
-       SELECT 1 FROM admin_builds a
-        WHERE a.deployment_id = b.deployment_id AND a.status IN ('building', 'deploying'))
-   ORDER BY b.queued_at, b.id
-   LIMIT 1
-   FOR UPDATE OF b SKIP LOCKED;
-  IF v_id IS NULL THEN
-    RETURN;
-  END IF;
-  RETURN QUERY
-    UPDATE admin_builds
-       SET status = 'building', started_at = p_started_at, worker_id = p_worker_id,
-           lease_expires_at = p_lease_until
-     WHERE id = v_id
-    RETURNING *;
+  LOOP
+    SELECT b.id, b.queued_at, b.deployment_id INTO v_id, v_queued_at, v_deployment
+      FROM admin_builds b
+     WHERE b.status = 'queued' AND (b.queued_at, b.id) > (v_queued_at, v_id)
+     ORDER BY b.queued_at, b.id
+     LIMIT 1
+       FOR UPDATE OF b SKIP LOCKED;
+    IF NOT FOUND THEN
+      RETURN;
+    END IF;
+    IF pg_try_advisory_xact_lock(hashtextextended(
+         'mastra_admin.deployment.' || current_schema() || '.' || v_deployment::text, 0)) THEN
+      IF NOT EXISTS (
+           SELECT 1 FROM admin_builds a
+            WHERE a.deployment_id = v_deployment AND a.status IN ('building', 'deploying'))
+         AND NOT EXISTS (
+           SELECT 1 FROM admin_builds q
+            WHERE q.deployment_id = v_deployment AND q.status = 'queued'
+              AND (q.queued_at, q.id) < (v_queued_at, v_id)) THEN
+        RETURN QUERY
+          UPDATE admin_builds
+             SET status = 'building', started_at = p_started_at, worker_id = p_worker_id,
+                 lease_expires_at = p_lease_until
+           WHERE id = v_id
+          RETURNING *;
+        RETURN;
+      END IF;
+    END IF;
+  END LOOP;
 END;
 $$;
