@@ -171,3 +171,17 @@ async def test_a_stopped_deployment_is_503(
         "code": "deployment_stopped",
         "message": f"The deployment at {host} is stopped.",
     }
+
+
+async def test_an_error_for_head_has_no_body_and_the_connection_goes_on(
+    router: LocalEdgeRouter,
+) -> None:
+    answer = await raw_exchange(
+        router,
+        b"HEAD / HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: nowhere.localhost\r\nConnection: close\r\n\r\n",
+    )
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 404")
+    assert rest.startswith(b"HTTP/1.1 404")
+    assert rest.endswith(b"}")

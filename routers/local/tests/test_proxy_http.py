@@ -237,3 +237,15 @@ async def test_garbage_is_answered_400_and_the_connection_closed(router: LocalEd
     answer = await raw_exchange(router, b"THIS IS NOT HTTP\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400")
     assert b'"bad_request"' in answer
+
+
+async def test_an_http10_keep_alive_client_is_told_so(
+    router: LocalEdgeRouter, echo_host: str
+) -> None:
+    answer = await raw_exchange(
+        router,
+        b"GET /one HTTP/1.0\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n" % echo_host.encode(),
+        until_close=False,
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"Connection: keep-alive" in answer

@@ -4,7 +4,7 @@
         --route shop-main.search=127.0.0.1:4101 --route docs-main.search=127.0.0.1:4102
 
 Useful to put a deployment's URL in front of any local server, and used by the
-benchmark. Uses uvloop when it is installed (``mastra-admin-router-local[speed]``).
+benchmark. Runs on uvloop where it is installed (a dependency except on Windows).
 """
 
 from __future__ import annotations

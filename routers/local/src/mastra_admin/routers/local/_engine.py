@@ -856,6 +856,8 @@ class Exchange:
                 self.keep_alive = False  # the client's parser stopped at the upgrade
             if not self.keep_alive:
                 extra += b"Connection: close\r\n"
+            elif not self.http11:
+                extra += b"Connection: keep-alive\r\n"
             if not body_allowed:
                 self.response_complete = True
         self._out.append(
@@ -1067,6 +1069,7 @@ class Exchange:
                 accept=self.accept,
                 request_id=self.request_id or self.client.engine.request_id(),
                 close=not self.keep_alive,
+                head_only=self.method == b"HEAD",
             )
         )
         self.done = True

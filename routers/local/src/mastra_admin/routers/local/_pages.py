@@ -57,8 +57,10 @@ def error_response(
     accept: bytes,
     request_id: bytes,
     close: bool,
+    head_only: bool = False,
 ) -> bytes:
-    """A complete HTTP/1.1 response (head and body) for an error the proxy answers itself."""
+    """A complete HTTP/1.1 response (head and body) for an error the proxy answers
+    itself; only the head for a ``HEAD`` request."""
     rid = request_id.decode("latin-1")
     if b"text/html" in accept:
         content_type = b"text/html; charset=utf-8"
@@ -89,4 +91,4 @@ def error_response(
         request_id,
         b"Connection: close\r\n" if close else b"",
     )
-    return head + body
+    return head if head_only else head + body
