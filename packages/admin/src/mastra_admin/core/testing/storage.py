@@ -1222,13 +1222,14 @@ class StorageConformance:
 
     async def test_concurrent_dequeuers_take_one_build_per_deployment(self, world: World) -> None:
         deployment = await world.deployment()
-        for i in range(5):
-            await world.build(deployment, queued_at=at(i))
+        builds = [await world.build(deployment, queued_at=at(i)) for i in range(5)]
         lease = utcnow() + timedelta(seconds=60)
         results = await gather(
             self.dequeue_workers, lambda i: world.s.builds.dequeue(f"w{i}", lease)
         )
-        assert len([r for r in results if r is not None]) == 1
+        taken = [r for r in results if r is not None]
+        assert len(taken) == 1
+        assert taken[0].id == builds[0].id  # the deployment's oldest, never a newer one
         assert await world.s.builds.queue_length() == 4
 
     async def test_concurrent_dequeuers_respect_max_active(self, world: World) -> None:

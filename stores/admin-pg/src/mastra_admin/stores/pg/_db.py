@@ -170,7 +170,7 @@ class Database:
 
     Every query text may contain ``{schema}``, replaced once by the quoted,
     validated schema name (``Database.sql``). Each call runs on its own pooled
-    connection; ``transaction()`` gives one connection for several statements.
+    connection; ``connection()`` lends one for several statements.
     ``pool`` is ``None`` until the storage is initialised (then ``Unavailable``).
     """
 
@@ -203,11 +203,6 @@ class Database:
                 _RETURNED_AT[conn] = time.monotonic()
         except _DRIVER_ERRORS as exc:
             _raise(exc)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self.connection() as conn, conn.transaction():
-            yield Transaction(self, conn)
 
     # The three calls below are the hot path: written out, without nested context
     # managers, because every microsecond here is paid by every query.
@@ -256,26 +251,3 @@ class Database:
     async def fetch_value(self, query: str, params: Params = None) -> Any:
         row = await self.fetch_one(query, params)
         return None if row is None else next(iter(row.values()))
-
-
-class Transaction:
-    """Statements on one connection (inside ``Database.transaction`` they commit together)."""
-
-    def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._db = db
-        self.conn = conn
-
-    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
-        async with self.conn.cursor(row_factory=_text_dict_row) as cur:
-            await cur.execute(self._db.sql(query), params)
-            return await cur.fetchone()
-
-    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
-        async with self.conn.cursor(row_factory=_text_dict_row) as cur:
-            await cur.execute(self._db.sql(query), params)
-            return await cur.fetchall()
-
-    async def execute(self, query: str, params: Params = None) -> int:
-        async with self.conn.cursor() as cur:
-            await cur.execute(self._db.sql(query), params)
-            return cur.rowcount

@@ -32,7 +32,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -484,14 +483,3 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _socket_answers(socket_dir: Path) -> bool:
-    """Whether something accepts connections on the server socket in ``socket_dir``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        try:
-            sock.connect(str(socket_dir / _SOCKET_NAME))
-        except OSError:
-            return False
-    return True
