@@ -67,8 +67,10 @@ NAIVE_PROXY = textwrap.dedent(
 @dataclass
 class WrkResult:
     rps: float
+    p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
 
 
 def _free_port() -> int:
@@ -109,11 +111,48 @@ def wrk(port: int, connections: int, seconds: int, threads: int = 2) -> WrkResul
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
     for match in re.finditer(r"(?:Non-2xx or 3xx responses|Socket errors):(.*)", out):
         errors += sum(int(n) for n in re.findall(r"\d+", match.group(1)))
-    return WrkResult(rps=rps, p99_ms=p99, errors=errors)
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=requests)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (nginx's worker)."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@dataclass
+class Measured:
+    """Throughput at 32 connections, over interleaved rounds, and CPU per request."""
+
+    name: str
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    cpu_us: float = 0.0
+    rounds: int = 0
+
+    def add(self, result: WrkResult, cpu_s: float) -> None:
+        self.rounds += 1
+        n = self.rounds
+        self.rps += (result.rps - self.rps) / n
+        self.p50_ms += (result.p50_ms - self.p50_ms) / n
+        self.p99_ms += (result.p99_ms - self.p99_ms) / n
+        self.cpu_us += (cpu_s * 1e6 / max(result.requests, 1) - self.cpu_us) / n
+        self.errors += result.errors
 
 
 @contextmanager
@@ -188,7 +227,7 @@ def run() -> list[Figure]:
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (apt-get install wrk nginx)")
     work = Path(tempfile.mkdtemp(prefix="router-bench-"))
-    up, ngx, naive, ours = (_free_port() for _ in range(4))
+    up, ngx, naive, ours, ours_asyncio = (_free_port() for _ in range(5))
     upstream_conf = _nginx_conf(
         work,
         "upstream",
@@ -218,144 +257,161 @@ def run() -> list[Figure]:
     naive_script = work / "naive_proxy.py"
     naive_script.write_text(NAIVE_PROXY)
     python = sys.executable
-    seconds = DURATION_S
-    figures: list[Figure] = []
+    route = f"bench-main.team=127.0.0.1:{up}"
+    router_cmd = [python, "-m", "mastra_admin.routers.local", "--health-interval", "0"]
+    rounds = 2
+    seconds = max(1, DURATION_S // rounds)
     try:
         with (
-            _process(["nginx", "-c", str(upstream_conf)], up, work),
-            _process(["nginx", "-c", str(proxy_conf)], ngx, work),
+            _process(["nginx", "-c", str(upstream_conf)], up, work) as upstream,
+            _process(["nginx", "-c", str(proxy_conf)], ngx, work) as nginx_proc,
             _process(
                 [python, str(naive_script), str(naive), f"http://127.0.0.1:{up}"], naive, work
-            ),
+            ) as naive_proc,
+            _process([*router_cmd, "--port", str(ours), "--route", route], ours, work) as router,
             _process(
-                [
-                    python,
-                    "-m",
-                    "mastra_admin.routers.local",
-                    "--port",
-                    str(ours),
-                    "--health-interval",
-                    "0",
-                    "--route",
-                    f"bench-main.team=127.0.0.1:{up}",
-                ],
-                ours,
+                [*router_cmd, "--no-uvloop", "--port", str(ours_asyncio), "--route", route],
+                ours_asyncio,
                 work,
-            ) as router,
+            ) as router_asyncio,
         ):
-            for port in (up, ngx, naive, ours):  # warm up pools and caches
-                wrk(port, 32, 2)
-            direct = wrk(up, 32, seconds)
-            nginx = wrk(ngx, 32, seconds)
-            naive_r = wrk(naive, 32, seconds)
-            mine = wrk(ours, 32, seconds)
-            for name, result in (
-                ("direct", direct),
-                ("nginx", nginx),
-                ("naive", naive_r),
-                ("router", mine),
-            ):
+            subjects = {
+                "direct": (up, upstream.pid),
+                "nginx": (ngx, nginx_proc.pid),
+                "naive": (naive, naive_proc.pid),
+                "router": (ours, router.pid),
+                "router/asyncio": (ours_asyncio, router_asyncio.pid),
+            }
+            for port, _ in subjects.values():  # warm up pools and caches
+                wrk(port, 32, 1)
+            measured = {name: Measured(name) for name in subjects}
+            for _ in range(rounds):  # interleaved: load from elsewhere hits all alike
+                for name, (port, pid) in subjects.items():
+                    before = _cpu_s(pid)
+                    result = wrk(port, 32, seconds)
+                    measured[name].add(result, _cpu_s(pid) - before)
+            for m in measured.values():
                 print(
-                    f"  32 conns {name:7s} {result.rps:10.0f} rps  p99 {result.p99_ms:6.2f} ms"
-                    f"  errors {result.errors}",
+                    f"  32 conns {m.name:15s} {m.rps:8.0f} rps  p50 {m.p50_ms:6.2f} ms"
+                    f"  p99 {m.p99_ms:6.2f} ms  {m.cpu_us:6.1f} us CPU/request"
+                    f"  errors {m.errors}",
                     flush=True,
                 )
-            one_direct = wrk(up, 1, 5, threads=1)
-            one_nginx = wrk(ngx, 1, 5, threads=1)
-            one_mine = wrk(ours, 1, 5, threads=1)
+            one = {
+                name: wrk(subjects[name][0], 1, seconds, threads=1)
+                for name in ("direct", "nginx", "router")
+            }
             print(
-                f"  1 conn p99: direct {one_direct.p99_ms:.3f} ms, nginx {one_nginx.p99_ms:.3f} ms,"
-                f" router {one_mine.p99_ms:.3f} ms",
+                "  1 conn p50/p99: "
+                + ", ".join(f"{k} {v.p50_ms:.3f}/{v.p99_ms:.3f} ms" for k, v in one.items()),
                 flush=True,
             )
 
             rss_before = _rss_mb(router.pid)
             socks = _hold_connections(ours, 1000)
-            held = wrk(ours, 32, 5)  # requests keep flowing while the 1,000 are open
+            held = wrk(ours, 32, seconds)  # requests keep flowing while the 1,000 are open
             rss_open = _rss_mb(router.pid)
             for sock in socks:
                 sock.close()
             time.sleep(1.0)
-            wrk(ours, 32, 2)
+            wrk(ours, 32, 1)
             rss_after = _rss_mb(router.pid)
             print(
                 f"  memory: {rss_before:.1f} MB before, {rss_open:.1f} MB with 1,000 open"
                 f" connections ({held.rps:.0f} rps meanwhile), {rss_after:.1f} MB after",
                 flush=True,
             )
-            added_p99_32 = mine.p99_ms - direct.p99_ms
-            added_p99_1 = one_mine.p99_ms - one_direct.p99_ms
-            per_conn_kb = (rss_open - rss_before) * 1024 / 1000
-            figures = [
-                Figure(BENCH, "direct rps (32 conns)", direct.rps, "rps"),
-                Figure(
-                    BENCH,
-                    "naive aiohttp proxy rps",
-                    naive_r.rps,
-                    "rps",
-                    reference=nginx.rps,
-                    reference_label="nginx",
-                ),
-                Figure(
-                    BENCH,
-                    "router rps",
-                    mine.rps,
-                    "rps",
-                    reference=nginx.rps,
-                    reference_label="nginx",
-                    goal=">= 0.5x nginx",
-                    met=mine.rps >= 0.5 * nginx.rps and mine.errors == 0,
-                ),
-                Figure(
-                    BENCH,
-                    "router rps vs naive proxy",
-                    mine.rps,
-                    "rps",
-                    reference=naive_r.rps,
-                    reference_label="naive aiohttp",
-                ),
-                Figure(
-                    BENCH,
-                    "router p99 (32 conns)",
-                    mine.p99_ms,
-                    "ms",
-                    reference=nginx.p99_ms,
-                    reference_label="nginx",
-                ),
-                Figure(
-                    BENCH,
-                    "added p99, 1 conn",
-                    added_p99_1,
-                    "ms",
-                    reference=one_nginx.p99_ms - one_direct.p99_ms,
-                    reference_label="nginx added",
-                    goal="<= 2 ms",
-                    met=added_p99_1 <= 2.0,
-                ),
-                Figure(
-                    BENCH,
-                    "added p99, 32 conns (saturated)",
-                    added_p99_32,
-                    "ms",
-                    reference=nginx.p99_ms - direct.p99_ms,
-                    reference_label="nginx added",
-                    goal="<= 2 ms",
-                    met=added_p99_32 <= 2.0,
-                ),
-                Figure(
-                    BENCH,
-                    "router RSS with 1,000 open connections",
-                    rss_open,
-                    "MB",
-                    reference=rss_before,
-                    reference_label="before",
-                    goal="flat (< 64 KB per connection, back after)",
-                    met=per_conn_kb < 64 and rss_after <= rss_open + 1,
-                ),
-            ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return figures
+
+    direct, nginx, naive_m, mine, mine_asyncio = (
+        measured[n] for n in ("direct", "nginx", "naive", "router", "router/asyncio")
+    )
+    added_p99_1 = one["router"].p99_ms - one["direct"].p99_ms
+    nginx_added_p99_1 = one["nginx"].p99_ms - one["direct"].p99_ms
+    added_p50_1 = one["router"].p50_ms - one["direct"].p50_ms
+    per_conn_kb = (rss_open - rss_before) * 1024 / 1000
+    return [
+        Figure(BENCH, "direct to the upstream (32 conns)", direct.rps, "rps"),
+        Figure(
+            BENCH,
+            "router (32 conns)",
+            mine.rps,
+            "rps",
+            reference=nginx.rps,
+            reference_label="nginx, same proxy",
+            goal=">= 0.5x nginx",
+            met=mine.rps >= 0.5 * nginx.rps and mine.errors == 0,
+        ),
+        Figure(
+            BENCH,
+            "router vs a naive aiohttp proxy",
+            mine.rps,
+            "rps",
+            reference=naive_m.rps,
+            reference_label="naive aiohttp proxy",
+        ),
+        Figure(
+            BENCH,
+            "router on asyncio's own loop",
+            mine_asyncio.rps,
+            "rps",
+            reference=mine.rps,
+            reference_label="router on uvloop",
+        ),
+        Figure(
+            BENCH,
+            "router CPU per request",
+            mine.cpu_us,
+            "us",
+            reference=nginx.cpu_us,
+            reference_label="nginx",
+        ),
+        Figure(
+            BENCH,
+            "naive proxy CPU per request",
+            naive_m.cpu_us,
+            "us",
+            reference=mine.cpu_us,
+            reference_label="router",
+        ),
+        Figure(
+            BENCH,
+            "added p50, 1 conn",
+            added_p50_1,
+            "ms",
+            reference=one["nginx"].p50_ms - one["direct"].p50_ms,
+            reference_label="nginx added",
+        ),
+        Figure(
+            BENCH,
+            "added p99, 1 conn",
+            added_p99_1,
+            "ms",
+            reference=nginx_added_p99_1,
+            reference_label="nginx added",
+            goal="<= 2 ms",
+            met=added_p99_1 <= 2.0,
+        ),
+        Figure(
+            BENCH,
+            "p99 at 32 conns (saturated)",
+            mine.p99_ms,
+            "ms",
+            reference=nginx.p99_ms,
+            reference_label="nginx",
+        ),
+        Figure(
+            BENCH,
+            "router RSS with 1,000 open connections",
+            rss_open,
+            "MB",
+            reference=rss_before,
+            reference_label="before",
+            goal="flat (< 64 KB per connection, back after)",
+            met=per_conn_kb < 64 and rss_after <= rss_open + 1,
+        ),
+    ]
 
 
 if __name__ == "__main__":
