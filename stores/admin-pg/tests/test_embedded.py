@@ -106,6 +106,7 @@ def test_a_second_handle_attaches_and_leaves_the_server_to_its_owner(pg_data_roo
     url = owner.start()
     guest = EmbeddedPostgres(pg_data_root / "pg")
     try:
+        assert owner.start() == url  # starting again keeps it ours
         assert guest.start() == url
         assert owner.owned
         assert not guest.owned

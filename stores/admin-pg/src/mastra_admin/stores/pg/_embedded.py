@@ -113,8 +113,8 @@ class EmbeddedPostgres:
             running = self._running_postmaster()
             if running is not None:
                 self._socket_dir = running
-                self._owned = False
-                _log.info("embedded_pg.attached", data_dir=str(self.data_dir))
+                if not self._owned:  # started by someone else: theirs to stop
+                    _log.info("embedded_pg.attached", data_dir=str(self.data_dir))
             else:
                 self._clear_stale_lock_files()
                 self._socket_dir = self._choose_socket_dir(account)
