@@ -21,7 +21,7 @@ from mastra_admin.core.storage import AdminStorage
 from mastra_admin.routers.local import LocalEdgeRouter, LocalRouterSettings
 from mastra_admin.routers.local.plugin import create_router, mastra_admin_providers
 
-from .conftest import AppFactory, send_through, wait_for
+from .conftest import AppFactory, free_port, send_through, wait_for
 
 RouteTo = Callable[..., Awaitable[str]]
 
@@ -305,3 +305,33 @@ async def test_the_factory_takes_storage_domain_and_data_dir_from_the_context(
         create_router(
             LocalRouterSettings(), ProviderContext(settings=context.settings, data_dir=tmp_path)
         )
+
+
+async def test_the_composition_root_builds_and_starts_the_local_router(
+    storage: AdminStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mastra_admin.core.compose import build_admin
+    from mastra_admin.core.settings import load_settings
+
+    port = free_port()
+    monkeypatch.setenv("PROXY_PORT", str(port))
+    settings = load_settings(
+        data_dir=tmp_path,
+        base_domain="mastra.test",
+        router={"provider": "local", "health_interval_s": 0},
+    )
+    admin = await build_admin(
+        settings,
+        overrides={"storage": storage, "runner": None, "source": None, "observability": None},
+    )
+    try:
+        await admin.init()
+        router = admin.router
+        assert isinstance(router, LocalEdgeRouter)
+        assert router.serving
+        assert router.port == port
+        assert (
+            router.public_url("shop-main.search") == f"http://shop-main.search.mastra.test:{port}"
+        )
+    finally:
+        await admin.close()
