@@ -185,3 +185,10 @@ async def test_an_error_for_head_has_no_body_and_the_connection_goes_on(
     assert first.startswith(b"HTTP/1.1 404")
     assert rest.startswith(b"HTTP/1.1 404")
     assert rest.endswith(b"}")
+
+
+async def test_an_oversized_request_head_is_431(router: LocalEdgeRouter) -> None:
+    huge = b"GET / HTTP/1.1\r\nHost: x.localhost\r\n" + b"X-Filler: %s\r\n" % (b"a" * 8000) * 10
+    answer = await raw_exchange(router, huge + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert b'"request_head_too_large"' in answer

@@ -49,6 +49,12 @@ _CHUNK_END: Final = b"0\r\n\r\n"
 _COLON: Final = b": "
 _CRLF: Final = b"\r\n"
 _FOLLOW_REPOINTS: Final = 2
+_MAX_HEAD: Final = 64 * 1024  # request line and headers
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop an oversized request head."""
+
 
 Key = tuple[str, int]
 
@@ -298,6 +304,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.tls = False
         self._pauses: set[str] = set()
+        self._head_size = 0
 
     # --- transport events ----------------------------------------------------------
 
@@ -326,7 +333,12 @@ class ClientConnection(asyncio.Protocol):
             # Nothing more is parsed on this connection: it becomes a tunnel or closes.
             self.pause_reading("upgrade")
         except httptools.HttpParserError:
-            self._malformed()
+            if self._head_size > _MAX_HEAD:
+                self._malformed(
+                    431, "request_head_too_large", "The request line and headers are too large."
+                )
+            else:
+                self._malformed(400, "bad_request", "The request is not valid HTTP/1.1.")
 
     def eof_received(self) -> bool | None:
         if self.tunnel is not None or self.tls:
@@ -365,16 +377,23 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.receiving = Exchange(self)
+        self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         exchange = self.receiving
         if exchange is not None:
             exchange.path += url
+            self._head_size += len(url)
+            if self._head_size > _MAX_HEAD:
+                raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
         exchange = self.receiving
         if exchange is None:
             return
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > _MAX_HEAD:
+            raise _HeadTooLarge
         n = name.lower()
         if n in REQUEST_SPECIAL:
             exchange.request_header(n, name, value)
@@ -455,15 +474,17 @@ class ClientConnection(asyncio.Protocol):
         if self.write_paused:
             upstream.pause_reading()
 
-    def _malformed(self) -> None:
-        if self.exchanges and self.exchanges[0].response_started:
-            self.abort()  # mid-response: nothing sensible can be said any more
+    def _malformed(self, status: int, code: str, message: str) -> None:
+        if self.exchanges:
+            # Behind a request still being answered: an error now would come out of
+            # order, so the connection just ends.
+            self.abort()
             return
         self.write(
             error_response(
-                400,
-                "bad_request",
-                "The request is not valid HTTP/1.1.",
+                status,
+                code,
+                message,
                 accept=b"",
                 request_id=self.engine.request_id(),
                 close=True,
