@@ -282,6 +282,7 @@ class QueryBuilder:
         return self._page(TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset)
 
     def span_counts(self, trace_ids: list[str], project_id: str | None) -> Statement:
+        """Spans per trace (the bloom-filter index on ``trace_id`` finds them)."""
         w = Where()
         w.equals("project_id", project_id)
         w.one_of("trace_id", trace_ids)
@@ -446,24 +447,28 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
         return page
 
     async def get_trace(self, trace_id: str, *, project_id: str | None = None) -> TraceTree | None:
-        found = self.build.trace_rows(trace_id, project_id)
-        rows = await self.transport.fetch(found.sql, found.params)
-        trace = trace_from_row(rows[0]) if rows else None
-        if trace is not None:
-            spans_q = self.build.trace_spans(trace_id, trace.project_id, trace.deployment_id)
-        else:
-            spans_q = self.build.trace_spans(trace_id, project_id, None)
+        # One round trip in the usual case: the spans by trace id (a bloom-filter index
+        # skips the other granules), the root span describing the trace.
+        spans_q = self.build.trace_spans(trace_id, project_id, None)
+        rows = await self.transport.fetch(spans_q.sql, spans_q.params)
         latest: dict[str, tuple[int, Span]] = {}
-        for row in await self.transport.fetch(spans_q.sql, spans_q.params):
+        for row in rows:
             span = span_from_row(row)
             seen = latest.get(span.span_id)
             if seen is None or int(row["ingested_ms"]) >= seen[0]:
                 latest[span.span_id] = (int(row["ingested_ms"]), span)
         spans = sorted((s for _, s in latest.values()), key=lambda s: (s.start_time, s.span_id))
+        root = next((s for s in spans if s.is_root), None)
+        trace = _trace_of_root(root) if root is not None else None
         if trace is None:
-            if not spans:
+            found = self.build.trace_rows(trace_id, project_id)
+            trace_rows = await self.transport.fetch(found.sql, found.params)
+            if trace_rows:
+                trace = trace_from_row(trace_rows[0])
+            elif spans:
+                trace = _trace_of(spans)
+            else:
                 return None
-            trace = _trace_of(spans)
         trace.span_count = len(spans)
         ids = {s.span_id for s in spans}
         children: dict[str, list[str]] = {}
@@ -514,6 +519,23 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
                 )
             )
         return buckets
+
+
+def _trace_of_root(root: Span) -> Trace:
+    """The trace a root span stands for (what the traces view stores)."""
+    return Trace(
+        trace_id=root.trace_id,
+        project_id=root.project_id,
+        deployment_id=root.deployment_id,
+        name=root.name,
+        status=root.status,
+        start_time=root.start_time,
+        end_time=root.end_time,
+        duration_ms=root.duration_ms,
+        input=root.input,
+        output=root.output,
+        metadata=root.metadata,
+    )
 
 
 def _trace_of(spans: list[Span]) -> Trace:

@@ -174,7 +174,8 @@ def _reject_reason(missing: str) -> str:
 
 def _raw_line() -> str:
     return (
-        "substring(line, 1, 4096) AS _line, _ctx_source AS _source, _ctx_offset AS _offset, "
+        "if(_reject IN ('', 'skip'), '', substring(line, 1, 4096)) AS _line, "
+        "_ctx_source AS _source, _ctx_offset AS _offset, "
         "_ctx_signal AS _signal"
     )
 
