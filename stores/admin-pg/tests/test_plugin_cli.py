@@ -29,12 +29,46 @@ def test_the_entry_point_offers_storage_pg() -> None:
     assert manager.get_provider("storage", "pg") is spec
 
 
-def test_the_cli_hook_adds_migrate() -> None:
+def test_the_cli_hook_adds_migrate_without_replacing_one() -> None:
     from mastra_admin.stores.pg import plugin
 
     group = click.Group("mastra-admin")
     plugin.mastra_admin_cli(group)
     assert "migrate" in group.commands
+    assert "pg" in group.commands
+
+    @click.command("migrate")
+    def theirs() -> None:
+        """Migrates every schema."""
+
+    other = click.Group("mastra-admin")
+    other.add_command(theirs)
+    plugin.mastra_admin_cli(other)
+    assert other.commands["migrate"] is theirs
+    assert isinstance(other.commands["pg"], click.Group)
+    assert "migrate" in other.commands["pg"].commands
+
+
+def test_the_root_commands_config_and_data_dir_are_honoured(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mastra_admin.stores.pg import plugin
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "admin.toml"
+    config.write_text(f'[storage]\nprovider = "pg"\nurl = "{pg_database_url}"\n')
+
+    @click.group()
+    @click.option("--config", type=click.Path(path_type=Path))
+    @click.pass_context
+    def root(ctx: click.Context, config: Path | None) -> None:
+        ctx.ensure_object(dict)["config"] = config
+
+    plugin.mastra_admin_cli(root)
+    result = CliRunner().invoke(root, ["--config", str(config), "pg", "migrate", "--check"])
+    assert result.exit_code == 1, result.output
+    assert "pending  0001_initial" in result.output
 
 
 @pytest.fixture

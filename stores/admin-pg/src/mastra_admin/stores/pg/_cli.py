@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,23 +15,40 @@ from ._migrations import MigrationStatus
 from ._settings import PgSettings
 from ._storage import PgAdminStorage
 
-__all__ = ["main", "migrate_command", "run_migrate"]
+__all__ = ["main", "migrate_command", "pg_group", "run_migrate"]
+
+
+def _installation_settings() -> Any:
+    """The installation's settings; inside ``mastra-admin`` with its ``--config`` and
+    ``--data-dir`` (the root command keeps them in its context object)."""
+    from mastra_admin.core.settings import MastraAdminSettings, load_settings
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if isinstance(obj, dict):
+        if isinstance(obj.get("settings"), MastraAdminSettings):
+            return obj["settings"]
+        overrides = {k: v for k, v in (obj.get("overrides") or {}).items() if v is not None}
+        return load_settings(obj.get("config"), **overrides)
+    return load_settings()
 
 
 def _settings() -> tuple[PgSettings, Path]:
     """The ``[storage]`` settings of this installation, as the server would read them."""
     from mastra_admin.core.compose import provider_settings
-    from mastra_admin.core.settings import load_settings
 
     from .plugin import PROVIDER
 
-    settings = load_settings()
-    provider = settings.section("storage").provider
-    if provider != "pg":
-        raise click.ClickException(
-            f"the storage provider is {provider!r}; migrate applies to 'pg' only"
-        )
-    pg = provider_settings(PROVIDER, settings)
+    try:
+        settings = _installation_settings()
+        provider = settings.section("storage").provider
+        if provider != "pg":
+            raise click.ClickException(
+                f"the storage provider is {provider!r}; migrate applies to 'pg' only"
+            )
+        pg = provider_settings(PROVIDER, settings)
+    except MastraAdminError as exc:
+        raise click.ClickException(exc.message) from exc
     if not isinstance(pg, PgSettings):
         raise click.ClickException("the pg provider gave unexpected settings")
     return pg, Path(settings.data_dir).expanduser().resolve() / "postgres"
@@ -76,9 +94,10 @@ def migrate_command(check: bool) -> None:
     )
 
 
-@click.group()
-def main() -> None:
-    """mastra-admin-pg commands."""
+@click.group("pg")
+def pg_group() -> None:
+    """PostgreSQL storage commands."""
 
 
-main.add_command(migrate_command)
+pg_group.add_command(migrate_command)
+main = pg_group

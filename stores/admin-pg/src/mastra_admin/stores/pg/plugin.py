@@ -36,6 +36,10 @@ def mastra_admin_providers() -> list[ProviderSpec]:
 
 @hookimpl
 def mastra_admin_cli(group: Any) -> None:
-    from ._cli import migrate_command
+    """``mastra-admin pg migrate [--check]``, and ``mastra-admin migrate`` itself unless
+    the command line already has one (the server's migrates every schema)."""
+    from ._cli import migrate_command, pg_group
 
-    group.add_command(migrate_command)
+    group.add_command(pg_group)
+    if "migrate" not in group.commands:
+        group.add_command(migrate_command)
