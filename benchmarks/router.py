@@ -1,12 +1,15 @@
 """The local router against nginx, in one run.
 
-A small upstream (nginx, one worker, a 60-byte JSON answer) is loaded by wrk at 32
+A small upstream (nginx, one worker, a 56-byte JSON answer) is loaded by wrk at 32
 connections: directly, through nginx configured as the same streaming proxy (one
 worker, pooled keep-alive upstream connections, the same forwarded headers), through
 a naive aiohttp proxy (Application + ClientSession defaults, bodies read whole) and
-through the router (``python -m mastra_admin.routers.local``). Latency added by each
-proxy is also measured at one connection, and the router's memory with 1,000 open
-connections. Needs ``wrk`` and ``nginx`` on PATH (``apt-get install wrk nginx``).
+through the router (``python -m mastra_admin.routers.local``, on uvloop and on
+asyncio's own loop), in interleaved rounds so that load from elsewhere on the machine
+hits every subject alike; each proxy's CPU time per request comes from /proc. The
+latency each proxy adds is measured at one connection (median of short rounds), and
+the router's memory with 1,000 open connections. Needs ``wrk`` and ``nginx`` on PATH
+(``apt-get install wrk nginx``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,7 @@ BENCH = "router"
 HOST = "bench-main.team.localhost"
 BODY = '{"ok":true,"agent":"weather","text":"sunny, 21 degrees"}'
 DURATION_S = int(os.environ.get("ROUTER_BENCH_SECONDS", "10"))
+LATENCY_ROUNDS = 5
 
 NAIVE_PROXY = textwrap.dedent(
     """
@@ -297,12 +302,25 @@ def run() -> list[Figure]:
                     f"  errors {m.errors}",
                     flush=True,
                 )
+            # Latency added at one connection: short interleaved rounds, the median
+            # of each one's percentiles (a burst of load from elsewhere spoils one
+            # round, not the figure).
+            samples: dict[str, list[WrkResult]] = {"direct": [], "nginx": [], "router": []}
+            for _ in range(LATENCY_ROUNDS):
+                for name in samples:
+                    samples[name].append(wrk(subjects[name][0], 1, 2, threads=1))
             one = {
-                name: wrk(subjects[name][0], 1, seconds, threads=1)
-                for name in ("direct", "nginx", "router")
+                name: WrkResult(
+                    rps=statistics.median(r.rps for r in results),
+                    p50_ms=statistics.median(r.p50_ms for r in results),
+                    p99_ms=statistics.median(r.p99_ms for r in results),
+                    errors=sum(r.errors for r in results),
+                    requests=sum(r.requests for r in results),
+                )
+                for name, results in samples.items()
             }
             print(
-                "  1 conn p50/p99: "
+                "  1 conn p50/p99 (median of rounds): "
                 + ", ".join(f"{k} {v.p50_ms:.3f}/{v.p99_ms:.3f} ms" for k, v in one.items()),
                 flush=True,
             )
@@ -377,7 +395,7 @@ def run() -> list[Figure]:
         ),
         Figure(
             BENCH,
-            "added p50, 1 conn",
+            "added p50, 1 conn (median of 5 rounds)",
             added_p50_1,
             "ms",
             reference=one["nginx"].p50_ms - one["direct"].p50_ms,
@@ -385,7 +403,7 @@ def run() -> list[Figure]:
         ),
         Figure(
             BENCH,
-            "added p99, 1 conn",
+            "added p99, 1 conn (median of 5 rounds)",
             added_p99_1,
             "ms",
             reference=nginx_added_p99_1,
