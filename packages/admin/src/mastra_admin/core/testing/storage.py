@@ -213,7 +213,7 @@ class StorageConformance:
         from mastra_admin.core.rbac import system_roles
 
         await storage.init()
-        await storage.init()
+        await asyncio.gather(storage.init(), storage.init())
         roles = await storage.rbac.list_roles()
         names = {r.name for r in roles if r.is_system}
         assert {r.name for r in system_roles()} <= names
