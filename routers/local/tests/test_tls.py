@@ -13,6 +13,7 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 from cryptography import x509
 
+from mastra_admin.core.errors import Unavailable
 from mastra_admin.core.router import RouteConfig
 from mastra_admin.core.storage import AdminStorage
 from mastra_admin.routers.local import LocalEdgeRouter, LocalRouterSettings
@@ -157,3 +158,17 @@ async def test_a_given_certificate_is_used_as_is(
         assert router.ca_file is None
     finally:
         await router.close()
+
+
+async def test_an_unreadable_certificate_is_unavailable(
+    storage: AdminStorage, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a certificate")
+    router = LocalEdgeRouter(
+        LocalRouterSettings(port=0, tls=True, tls_cert_file=broken), storage.routes
+    )
+    with pytest.raises(Unavailable, match="TLS"):
+        await router.start()
+    assert not router.serving
+    await router.close()

@@ -136,7 +136,12 @@ class LocalEdgeRouter(EdgeRouterProvider):
             max_upstream_connections=s.max_upstream_connections,
         )
         try:
-            context = self._ssl_context()
+            # Reading or making certificates is file work and key generation: off the loop.
+            context = await asyncio.to_thread(self._ssl_context)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            self._started = False
+            raise Unavailable(f"the router cannot set up TLS: {exc}") from exc
+        try:
             listener = await asyncio.get_running_loop().create_server(
                 engine, s.host, s.port, ssl=context, reuse_address=True, backlog=1024
             )
