@@ -153,3 +153,32 @@ async def test_malformed_overrides_keep_the_good_items(
     assert again is not None
     assert again.env_var_overrides == []
     await storage.builds.create(Build(deployment_id=deployment.id, triggered_by="t"))
+
+
+async def test_wrongly_typed_values_inside_json_columns_reset_that_column(
+    storage: PgAdminStorage, pg_database_url: str
+) -> None:
+    team = await storage.teams.create(Team(name="t", slug="t"))
+    project = await storage.projects.create(
+        Project(team_id=team.id, name="p", slug="p", source_type="local")
+    )
+    _raw(
+        storage,
+        pg_database_url,
+        "UPDATE {schema}.admin_teams SET settings = %s::jsonb WHERE id = %s",
+        '{"preview_ttl_hours": "soon", "max_concurrent_builds": -3}',
+        team.id,
+    )
+    _raw(
+        storage,
+        pg_database_url,
+        "UPDATE {schema}.admin_projects SET settings = %s::jsonb WHERE id = %s",
+        '{"install_command": "npm ci"}',
+        project.id,
+    )
+    got_team = await storage.teams.get(team.id)
+    assert got_team is not None
+    assert got_team.settings.preview_ttl_hours == 72
+    assert got_team.name == "t"
+    listed = await storage.projects.list_for_team(team.id)
+    assert [p.settings.install_command for p in listed] == [None]

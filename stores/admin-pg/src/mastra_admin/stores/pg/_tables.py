@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
+import structlog
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from mastra_admin.core.errors import InvalidInput
+from mastra_admin.core.errors import InvalidInput, MastraAdminError
 from mastra_admin.core.storage import Patch
 
 from ._db import Row
@@ -17,6 +18,8 @@ from ._db import Row
 __all__ = ["Table"]
 
 M = TypeVar("M", bound=BaseModel)
+
+_log = structlog.get_logger("mastra_admin.stores.pg")
 
 
 class Table(Generic[M]):
@@ -79,11 +82,30 @@ class Table(Generic[M]):
         return cached
 
     def decode(self, row: Row) -> M:
-        return self.model.model_validate(row)
+        try:
+            return self.model.model_validate(row)
+        except ValidationError as exc:
+            return self._repair(row, exc)
 
     def decode_all(self, rows: Iterable[Row]) -> list[M]:
-        validate = self.model.model_validate
-        return [validate(row) for row in rows]
+        return [self.decode(row) for row in rows]
+
+    def _repair(self, row: Row, exc: ValidationError) -> M:
+        """A row whose JSON columns hold values of the wrong shape inside (a setting of
+        the wrong type, say) is read with those columns emptied, and logged: a bad
+        value written by hand must not make the entity unreadable."""
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        json_bad = bad & self.json_columns
+        if not json_bad or bad - self.json_columns:
+            raise MastraAdminError(
+                f"a row of {self.name} cannot be read: {exc.error_count()} invalid value(s)",
+                details={"table": self.name, "fields": sorted(bad)},
+            ) from exc
+        _log.warning(
+            "pg.json_column_reset", table=self.name, id=row.get("id"), fields=sorted(json_bad)
+        )
+        fixed = {**row, **{column: _empty(self, column) for column in json_bad}}
+        return self.model.model_validate(fixed)
 
 
 def _empty(table: Table[Any], column: str) -> Any:
