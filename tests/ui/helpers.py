@@ -24,7 +24,7 @@ def sign_in(page: Page, base_url: str, token: str, next_path: str = "/") -> None
     labelled(page, "API token").fill(token)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{base_url}{next_path}")
-    expect(page.locator("[data-slot=me] a")).to_have_text("admin@example.com")
+    expect(page.locator("[data-slot=whoami] a")).to_have_text("admin@example.com")
 
 
 def no_horizontal_scroll(page: Page) -> bool:

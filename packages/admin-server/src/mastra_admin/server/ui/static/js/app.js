@@ -14,7 +14,7 @@ function header() {
   out?.addEventListener("click", () => signOut());
   const me = api("/api/me");
   me.then((user) => {
-    const target = document.querySelector('[data-slot="me"]');
+    const target = document.querySelector('[data-slot="whoami"]');
     if (target) mount(target, h("a", { href: "/account", title: "Your account" }, user.name || user.email));
   }).catch(() => {
     // the page itself reports the failure

@@ -6,13 +6,18 @@ import { h, svg } from "./dom.js";
 
 const MARGIN = { top: 12, right: 16, bottom: 28, left: 56 };
 
-function niceMax(value) {
-  if (!(value > 0)) return 1;
-  const exponent = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
-    if (value <= step * exponent) return step * exponent;
+/** A round step for four grid lines that reach at least value (whole steps for counts). */
+function niceStep(value, integer) {
+  const quarter = value > 0 ? value / 4 : 0.25;
+  const exponent = 10 ** Math.floor(Math.log10(quarter));
+  let step = 10 * exponent;
+  for (const factor of [1, 2, 2.5, 5, 10]) {
+    if (quarter <= factor * exponent) {
+      step = factor * exponent;
+      break;
+    }
   }
-  return 10 * exponent;
+  return integer ? Math.max(1, Math.ceil(step)) : step;
 }
 
 function timeLabel(date, spanMs) {
@@ -28,7 +33,8 @@ function draw(container, spec) {
   const innerW = width - MARGIN.left - MARGIN.right;
   const innerH = height - MARGIN.top - MARGIN.bottom;
   const values = series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined));
-  const yMax = niceMax(Math.max(0, ...values));
+  const integer = values.every((v) => Number.isInteger(v));
+  const yMax = niceStep(Math.max(0, ...values), integer) * 4;
   const n = buckets.length;
   const step = n > 0 ? innerW / n : innerW;
   const x = (i) => MARGIN.left + step * i + step / 2;
@@ -75,7 +81,7 @@ function draw(container, spec) {
     if (kind === "bar") {
       const barW = Math.max(1, step * 0.7);
       s.values.forEach((v, i) => {
-        if (v === null || v === undefined) return;
+        if (v === null || v === undefined || v === 0) return;
         const top = y(v);
         root.append(
           svg(

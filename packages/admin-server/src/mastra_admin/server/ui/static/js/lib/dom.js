@@ -35,7 +35,7 @@ function applyProps(el, props, isSvg) {
 
 function appendChildren(el, children) {
   for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
+    if (child === null || child === undefined || child === false || child === "") continue;
     el.append(child instanceof Node ? child : String(child));
   }
 }

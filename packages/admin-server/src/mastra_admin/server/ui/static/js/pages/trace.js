@@ -78,9 +78,15 @@ export async function render({ params }) {
     return;
   }
   const spanSlot = slot("span");
-  const show = (span) => mount(spanSlot, spanDetail(span));
+  const show = (span, { scroll = false } = {}) => {
+    mount(spanSlot, spanDetail(span));
+    // Side by side on wide screens; on narrow ones the detail is below: bring it into view.
+    if (scroll && window.matchMedia("(max-width: 900px)").matches) {
+      spanSlot.closest("section").scrollIntoView({ block: "start" });
+    }
+  };
   const first = tree.spans.find((s) => s.span_id === tree.roots[0]) || tree.spans[0];
-  mount(slot("waterfall"), waterfall(tree, { onSelect: show, selectedId: first?.span_id }));
+  mount(slot("waterfall"), waterfall(tree, { onSelect: (span) => show(span, { scroll: true }), selectedId: first?.span_id }));
   if (first) show(first);
   else mount(spanSlot, h("p", { class: "muted" }, "No spans."));
 
