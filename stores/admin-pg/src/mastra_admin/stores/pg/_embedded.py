@@ -201,22 +201,29 @@ class EmbeddedPostgres:
                     details={"data_dir": str(self.data_dir)},
                 )
             started = time.monotonic()
-            self._run(
-                account,
-                "initdb",
-                [
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale-provider=builtin",
-                    "--builtin-locale=C.UTF-8",
-                    "--no-instructions",
-                ],
-                timeout=self.start_timeout_s * 2,
-            )
+            try:
+                self._run(
+                    account,
+                    "initdb",
+                    [
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--locale-provider=builtin",
+                        "--builtin-locale=C.UTF-8",
+                        "--no-instructions",
+                    ],
+                    timeout=self.start_timeout_s * 2,
+                )
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                raise Unavailable(
+                    f"could not create the embedded PostgreSQL data dir {self.data_dir}: "
+                    f"initdb failed ({exc}); see the log above",
+                    details={"data_dir": str(self.data_dir)},
+                ) from exc
             _log.info(
                 "embedded_pg.initialised",
                 data_dir=str(self.data_dir),

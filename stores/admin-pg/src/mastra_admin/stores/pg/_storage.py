@@ -39,8 +39,8 @@ class PgAdminStorage(AdminStorage):
     """The admin storage on PostgreSQL (15 or newer).
 
     Give it one of: a connection URL, an open or unopened
-    ``psycopg_pool.AsyncConnectionPool`` (not closed by ``close``; its connections
-    should be in autocommit mode), or ``PgSettings``. With settings that name no
+    ``psycopg_pool.AsyncConnectionPool`` (not closed by ``close``; autocommit or
+    not, each call is its own transaction), or ``PgSettings``. With settings that name no
     server it starts the embedded PostgreSQL in ``settings.embedded.data_dir`` (or
     ``data_dir``) and stops it again on ``close``::
 
