@@ -171,3 +171,19 @@ async def test_unreachable_server_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         await storage.init()
     await storage.close()
+
+
+def test_a_data_dir_too_deep_for_a_socket_path_gets_a_short_socket_dir(
+    pg_data_root: Path,
+) -> None:
+    deep = pg_data_root / ("d" * 60) / ("e" * 60) / "pg"
+    server = EmbeddedPostgres(deep)
+    url = server.start()
+    try:
+        assert server.socket_dir != deep
+        assert len(str(server.socket_dir)) < 100
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()
+    assert not server.socket_dir.exists()

@@ -142,6 +142,9 @@ class EmbeddedPostgres:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             _log.warning("embedded_pg.stop_failed", data_dir=str(self.data_dir), error=str(exc))
             self._kill_postmaster()
+        if self._socket_dir is not None and self._socket_dir != self.data_dir:
+            with contextlib.suppress(OSError):
+                self._socket_dir.rmdir()  # our fallback socket dir, empty once stopped
         _log.info(
             "embedded_pg.stopped",
             data_dir=str(self.data_dir),
