@@ -35,6 +35,14 @@ export class EventStreamParser {
     return events;
   }
 
+  /** The stream ended: a trailing "\r" was a line end after all. */
+  finish() {
+    if (!this.buffer.endsWith("\r")) return [];
+    const line = this.buffer.slice(0, -1);
+    this.buffer = "";
+    return [this.line(line), this.line("")].filter(Boolean);
+  }
+
   line(line) {
     if (line === "") {
       if (this.id !== undefined) this.lastEventId = this.id;
@@ -81,6 +89,9 @@ export function followEvents(url, { onEvent, onState = () => {}, onError = () =>
   };
 
   async function connect() {
+    // An event cut off by a dropped connection is never delivered (the server resends it).
+    parser.buffer = "";
+    parser.reset();
     const headers = { Accept: "text/event-stream", ...authHeaders() };
     if (parser.lastEventId !== null) headers["Last-Event-ID"] = parser.lastEventId;
     const response = await fetch(url, { headers, signal: controller.signal, cache: "no-store" });
@@ -103,8 +114,7 @@ export function followEvents(url, { onEvent, onState = () => {}, onError = () =>
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
-      for (const event of parser.feed(value)) {
+      for (const event of done ? parser.finish() : parser.feed(value)) {
         onEvent(event);
         if (until.includes(event.type)) {
           finished = true;
@@ -113,6 +123,7 @@ export function followEvents(url, { onEvent, onState = () => {}, onError = () =>
           return;
         }
       }
+      if (done) return;
     }
   }
 
