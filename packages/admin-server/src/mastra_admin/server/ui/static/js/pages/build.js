@@ -72,7 +72,14 @@ export async function render({ params }) {
           ? ["Served at", externalLink(deployment.public_url, deployment.public_url)]
           : null,
       ]),
-      build.error_message ? h("div", { class: "state error", role: "alert" }, h("p", { class: "state-title" }, "Why it failed"), h("p", {}, build.error_message)) : null,
+      build.error_message
+        ? h(
+            "div",
+            { class: build.status === "failed" ? "state error" : "notice", role: build.status === "failed" ? "alert" : "status" },
+            h("p", { class: "state-title" }, build.status === "failed" ? "Why it failed" : "Why it stopped"),
+            h("p", {}, build.error_message),
+          )
+        : null,
     );
   }
   renderFacts();
@@ -169,7 +176,7 @@ export async function render({ params }) {
         setStatus(
           badge(status),
           h("span", { dataset: { logEnd: status } }, STATUS_WORDS[status] || status),
-          result.error_message ? h("span", { class: "muted" }, `: ${result.error_message}`) : null,
+          result.error_message ? h("span", { class: "muted" }, result.error_message) : null,
           status === "succeeded" && deployment.public_url ? externalLink("Open the server", deployment.public_url) : null,
         );
       }
