@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mastra_admin.core.plugins import PluginManager
-from mastra_admin.stores.pg import PgSettings
+from mastra_admin.stores.pg import PgSettings, load_migrations
 from mastra_admin.stores.pg._cli import main
 
 
@@ -90,12 +90,13 @@ def test_migrate_check_then_migrate(installation: str) -> None:
 
     applied = runner.invoke(main, ["migrate"])
     assert applied.exit_code == 0, applied.output
-    assert "1 migration(s) applied now" in applied.output
+    shipped = load_migrations()
+    assert f"{len(shipped)} migration(s) applied now" in applied.output
     with psycopg.connect(installation) as conn:
         versions = conn.execute(
-            "SELECT version FROM mastra_admin.admin_schema_migrations"
+            "SELECT version FROM mastra_admin.admin_schema_migrations ORDER BY 1"
         ).fetchall()
-    assert versions == [(1,)]
+    assert versions == [(m.version,) for m in shipped]
 
     again = runner.invoke(main, ["migrate"])
     assert "0 migration(s) applied now" in again.output
