@@ -10,6 +10,7 @@ import pytest
 from mastra_admin.core.errors import Unavailable
 from mastra_admin.observability.clickhouse import (
     HOURLY_VIEWS,
+    MIGRATIONS,
     TABLES,
     ChdbTransport,
     ClickHouseObservability,
@@ -19,18 +20,20 @@ from mastra_admin.observability.clickhouse._batch import Batch, Slice
 
 from .conftest import fixture_records, jsonl, settings_for
 
+ALL = [m.version for m in MIGRATIONS]
+
 
 async def test_migrate_creates_every_object_once(chdb_path: Path) -> None:
     backend = ClickHouseObservability(settings_for(path=chdb_path))
     try:
         before = await backend.check()
-        assert [m.version for m in before.pending] == [1]
+        assert [m.version for m in before.pending] == ALL
         assert not before.up_to_date
         applied = await backend.schema.migrate()
-        assert [m.version for m in applied] == [1]
+        assert [m.version for m in applied] == ALL
         status = await backend.check()
         assert status.up_to_date
-        assert status.applied == [1]
+        assert status.applied == ALL
         assert await backend.schema.migrate() == []
         rows = await backend.transport.fetch(
             "SELECT name, engine FROM system.tables WHERE database = {db:String}",
@@ -124,6 +127,7 @@ async def test_an_insert_repeated_with_its_token_adds_nothing(
     assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_spans_hourly_stats_data") == 2
     assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_traces_hourly_stats_data") == 1
     assert await count(f"SELECT count() FROM {db}.mastra_admin_ingest_rejects") == 1
+    assert await count(f"SELECT sum(spans) FROM {db}.mastra_admin_trace_span_counts") == 2
     other = batch.model_copy(update={"project_id": "proj_other"})
     await backend.transport.insert_lines(table, data, other.insert_settings())
     assert await count(f"SELECT count() FROM {db}.mastra_admin_spans") == 4
@@ -145,7 +149,33 @@ async def test_schema_status_of_an_unknown_database(chdb_path: Path) -> None:
     transport = ChdbTransport(chdb_path)
     try:
         status = await Schema(transport, "never_created").status()
-        assert [m.version for m in status.pending] == [1]
+        assert [m.version for m in status.pending] == ALL
         assert status.missing_objects == []
     finally:
         await transport.close()
+
+
+async def test_a_later_migration_counts_the_spans_already_stored(
+    backend: ClickHouseObservability,
+) -> None:
+    db = backend.settings.database
+    records = [{**r, "project_id": "p", "deployment_id": "d"} for r in fixture_records("spans")]
+    data = jsonl(records)
+    batch = Batch(
+        signal="spans",
+        slices=[Slice(identity="spans/p/y.jsonl", location="y", start=0, end=len(data))],
+    )
+    # A database migrated before the span counts existed, holding spans already.
+    await backend.transport.execute(f"DROP VIEW {db}.mastra_admin_trace_span_counts_view")
+    await backend.transport.execute(f"DROP TABLE {db}.mastra_admin_trace_span_counts")
+    await backend.transport.execute(
+        f"DELETE FROM {db}.mastra_admin_schema_migrations WHERE version = 2"
+    )
+    table = f"{db}.mastra_admin_ingest_landing_spans"
+    await backend.transport.insert_lines(table, data, batch.insert_settings())
+    assert [m.version for m in (await backend.check()).pending] == [2]
+    assert [m.version for m in await backend.schema.migrate()] == [2]
+    rows = await backend.transport.fetch(
+        f"SELECT trace_id, sum(spans) AS n FROM {db}.mastra_admin_trace_span_counts GROUP BY trace_id"
+    )
+    assert [(r["trace_id"], r["n"]) for r in rows] == [("27712e47a2c673afd73afac18fcacaa5", 2)]

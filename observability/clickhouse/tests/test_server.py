@@ -37,9 +37,7 @@ if SERVER_URL:
         __test__ = True
 
         @pytest.fixture
-        async def backend(
-            self, server_backend: ClickHouseObservability
-        ) -> ClickHouseObservability:
+        async def backend(self, server_backend: ClickHouseObservability) -> ClickHouseObservability:
             return server_backend
 
     async def test_server_ingests_exactly_once(

@@ -35,6 +35,7 @@ from mastra_admin.observability.clickhouse._schema import (
     LOGS,
     METRICS,
     SCORES,
+    SPAN_COUNTS,
     SPANS,
     TRACES,
 )
@@ -281,13 +282,16 @@ class QueryBuilder:
         w.contains("name", q.name)
         return self._page(TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset)
 
-    def span_counts(self, trace_ids: list[str], project_id: str | None) -> Statement:
-        """Spans per trace (the bloom-filter index on ``trace_id`` finds them)."""
+    def span_counts(self, traces: list[tuple[str, str, str]]) -> Statement:
+        """Spans per (project, deployment, trace), by the primary key of the counts view."""
         w = Where()
-        w.equals("project_id", project_id)
-        w.one_of("trace_id", trace_ids)
+        keys = ", ".join(
+            f"({w.param(p, 'String')}, {w.param(d, 'String')}, {w.param(t, 'String')})"
+            for p, d, t in traces
+        )
+        w.add(f"(project_id, deployment_id, trace_id) IN ({keys})" if keys else "0")
         return Statement(
-            f"SELECT trace_id, uniqExact(span_id) AS spans FROM {self.db}.{SPANS} {w.sql()} "
+            f"SELECT trace_id, sum(spans) AS spans FROM {self.db}.{SPAN_COUNTS} {w.sql()} "
             "GROUP BY trace_id",
             w.params,
         )
@@ -438,8 +442,8 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
     async def list_traces(self, query: TraceQuery) -> Page[Trace]:
         page = await self._page(self.build.traces(query), trace_from_row, query)
         if page.items:
-            ids = [t.trace_id for t in page.items]
-            counts = self.build.span_counts(ids, query.project_id)
+            keys = [(t.project_id, t.deployment_id, t.trace_id) for t in page.items]
+            counts = self.build.span_counts(keys)
             rows = await self.transport.fetch(counts.sql, counts.params)
             by_id = {r["trace_id"]: int(r["spans"]) for r in rows}
             for trace in page.items:

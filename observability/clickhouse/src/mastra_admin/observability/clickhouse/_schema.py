@@ -935,6 +935,41 @@ FROM {db}.{SPANS} WHERE is_root"""
     return statements
 
 
+SPAN_COUNTS = "mastra_admin_trace_span_counts"
+_TTL_COLUMNS = {TRACES: "start_time", SPANS: "start_time", SPAN_COUNTS: "first_start"}
+
+
+def _span_counts(db: str, days: int, window: int) -> list[str]:
+    """Spans per trace, kept by a view so that a page of traces gets its span counts
+    by primary key instead of scanning the spans. Spans already stored are counted
+    once, up to the moment the view starts."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.{SPAN_COUNTS} (
+    project_id LowCardinality(String),
+    deployment_id LowCardinality(String),
+    trace_id String,
+    spans UInt64,
+    first_start SimpleAggregateFunction(min, {_TS})
+)
+ENGINE = SummingMergeTree
+ORDER BY (project_id, deployment_id, trace_id)
+{_ttl("first_start", days)}
+{_table_settings(window)}""",
+        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{SPAN_COUNTS}_view TO {db}.{SPAN_COUNTS} AS
+SELECT project_id, deployment_id, trace_id, count() AS spans, min(start_time) AS first_start
+FROM {db}.{SPANS}
+GROUP BY project_id, deployment_id, trace_id""",
+        f"""INSERT INTO {db}.{SPAN_COUNTS}
+SELECT project_id, deployment_id, trace_id, count() AS spans, min(start_time) AS first_start
+FROM {db}.{SPANS}
+WHERE ingested_at < (
+    SELECT metadata_modification_time FROM system.tables
+    WHERE database = '{db}' AND name = '{SPAN_COUNTS}_view'
+)
+GROUP BY project_id, deployment_id, trace_id""",
+    ]
+
+
 # --- migrations -----------------------------------------------------------------------
 
 
@@ -951,6 +986,8 @@ class Migration:
                 *_hourly_views(db, days, log_days, window),
                 *_pipeline(db, window, events),
             ]
+        if self.version == 2:
+            return _span_counts(db, days, window)
         raise ValueError(f"unknown migration {self.version}")  # pragma: no cover
 
     def checksum(self) -> str:
@@ -960,6 +997,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, hourly views and the ingestion pipeline"),
+    Migration(2, "span counts per trace"),
 )
 
 
@@ -1000,7 +1038,7 @@ class Schema:
 
     def expected_objects(self) -> list[str]:
         names = [*TABLES, *HOURLY_VIEWS.values(), *(f"{v}_data" for v in HOURLY_VIEWS.values())]
-        names += [REJECTS, "mastra_admin_traces_from_spans"]
+        names += [REJECTS, "mastra_admin_traces_from_spans", SPAN_COUNTS, f"{SPAN_COUNTS}_view"]
         for parser in PARSERS:
             names += [
                 landing_table(parser.name),
@@ -1046,7 +1084,7 @@ class Schema:
         return SchemaStatus(applied, pending, missing, drift)
 
     def _ttl_tables(self) -> list[str]:
-        return [*TABLES, *(f"{v}_data" for v in HOURLY_VIEWS.values())]
+        return [*TABLES, *(f"{v}_data" for v in HOURLY_VIEWS.values()), SPAN_COUNTS]
 
     async def migrate(self) -> list[Migration]:
         """Apply pending migrations in order, then bring TTLs to the settings.
@@ -1098,11 +1136,7 @@ ORDER BY version"""
             days = self._ttl_days(name)
             if engine is None or f"toIntervalDay({days})" in engine:
                 continue
-            column = (
-                "hour"
-                if name.endswith("_data")
-                else ("start_time" if name in (TRACES, SPANS) else "timestamp")
-            )
+            column = _TTL_COLUMNS.get(name, "hour" if name.endswith("_data") else "timestamp")
             _log.info("clickhouse.ttl.changed", table=name, days=days)
             await self.transport.execute(
                 f"ALTER TABLE {self.db}.{name} MODIFY {_ttl(column, days)} "

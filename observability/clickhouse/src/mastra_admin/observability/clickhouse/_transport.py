@@ -190,6 +190,7 @@ class ChdbTransport(Transport):
         self._session: Any = None
         self._offload: _Offload | None = None
         self._closed = False
+        self._opening = asyncio.Lock()
 
     @property
     def description(self) -> str:
@@ -199,7 +200,10 @@ class ChdbTransport(Transport):
         if self._closed:
             raise Unavailable("the ClickHouse transport is closed")
         if self._session is None:
-            self._session, self._offload = await asyncio.to_thread(_ChdbEngine.acquire, self.path)
+            async with self._opening:
+                if self._session is None:
+                    session, offload = await asyncio.to_thread(_ChdbEngine.acquire, self.path)
+                    self._session, self._offload = session, offload
         assert self._offload is not None
         return self._session, self._offload
 

@@ -271,6 +271,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             if not mine:
                 return
             state = await asyncio.to_thread(folder.load)
+
             async def remember() -> None:
                 await asyncio.to_thread(folder.save, state)
 
