@@ -290,3 +290,26 @@ def test_charts_draw_bars_and_lines_in_svg(page: Page) -> None:
     assert drawn["paths"] == [2, 2]  # each line breaks where an interval has no value
     assert drawn["legend"] == "p50p95"
     assert drawn["tableRows"] == 4
+
+
+def test_every_module_loads(page: Page) -> None:
+    """Each page module and library imports cleanly (a syntax error fails here first)."""
+    modules = sorted(
+        f"/ui/static/{path.relative_to(STATIC).as_posix()}"
+        for path in (STATIC / "js").rglob("*.js")
+        if path.name != "app.js"  # the entry point runs the page; the pages test it
+    )
+    assert len(modules) > 20
+    loaded = page.evaluate(
+        """async (modules) => {
+            const out = {};
+            for (const m of modules) out[m] = Object.keys(await import(m)).sort();
+            return out;
+        }""",
+        modules,
+    )
+    for module, exports in loaded.items():
+        if "/pages/" in module:
+            assert "render" in exports, module
+        else:
+            assert exports, module

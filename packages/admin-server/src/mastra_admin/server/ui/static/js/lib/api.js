@@ -41,6 +41,10 @@ export class ApiError extends Error {
     for (const item of this.details.fields || []) {
       if (item.field) out[String(item.field).split(".").pop()] = item.message;
     }
+    // Rules the core checks itself name one field: {"field": "branch"}.
+    if (typeof this.details.field === "string" && !(this.details.field in out)) {
+      out[this.details.field] = this.message;
+    }
     return out;
   }
 }

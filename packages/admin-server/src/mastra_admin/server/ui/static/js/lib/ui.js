@@ -371,14 +371,16 @@ export function table(columns, rows, { caption, rowProps, stack = true } = {}) {
   );
 }
 
-/** A definition list from [label, value] pairs. */
+/** A definition list from [label, value] pairs; [label, value, {wide: true}] takes a row. */
 export function facts(pairs) {
   return h(
     "dl",
     { class: "facts" },
     pairs
       .filter(Boolean)
-      .map(([term, value]) => h("div", {}, h("dt", {}, term), h("dd", {}, value ?? "—"))),
+      .map(([term, value, options = {}]) =>
+        h("div", { class: options.wide ? "wide" : null }, h("dt", {}, term), h("dd", {}, value ?? "—")),
+      ),
   );
 }
 

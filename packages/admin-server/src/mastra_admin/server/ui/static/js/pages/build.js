@@ -69,7 +69,7 @@ export async function render({ params }) {
         ["Commit", build.commit_sha ? h("code", { title: build.commit_message || "" }, build.commit_sha.slice(0, 12)) : "—"],
         build.status === "queued" && queuePosition ? ["Place in queue", String(queuePosition)] : null,
         build.status === "succeeded" && deployment.public_url
-          ? ["Served at", externalLink(deployment.public_url, deployment.public_url)]
+          ? ["Served at", externalLink(deployment.public_url, deployment.public_url), { wide: true }]
           : null,
       ]),
       build.error_message
