@@ -76,6 +76,7 @@ def test_parameter_text_escapes_what_the_engine_would_unescape() -> None:
     assert escape_param_text(True) == "true"
     assert escape_param_text(7) == "7"
     assert escape_param_text(0.25) == "0.25"
+    assert escape_param_text(["a", "it's", "b\\c"]) == "['a', 'it\\'s', 'b\\\\c']"
 
 
 def test_settings_are_rendered_as_literals() -> None:
@@ -181,3 +182,14 @@ async def test_any_text_survives_a_chdb_parameter(engine: ChdbTransport, text: s
     rows = await engine.fetch("SELECT {t:String} AS t, length({t:String}) AS n", {"t": text})
     assert rows[0]["t"] == text
     assert rows[0]["n"] == len(text.encode())
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=12), max_size=5))
+async def test_any_list_survives_a_chdb_array_parameter(
+    engine: ChdbTransport, items: list[str]
+) -> None:
+    rows = await engine.fetch("SELECT {a:Array(String)} AS a", {"a": items})
+    assert rows[0]["a"] == items

@@ -282,14 +282,11 @@ class QueryBuilder:
         w.contains("name", q.name)
         return self._page(TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset)
 
-    def span_counts(self, traces: list[tuple[str, str, str]]) -> Statement:
-        """Spans per (project, deployment, trace), by the primary key of the counts view."""
+    def span_counts(self, trace_ids: list[str], project_ids: list[str]) -> Statement:
+        """Spans per trace, from the counts view (its key starts with the project)."""
         w = Where()
-        keys = ", ".join(
-            f"({w.param(p, 'String')}, {w.param(d, 'String')}, {w.param(t, 'String')})"
-            for p, d, t in traces
-        )
-        w.add(f"(project_id, deployment_id, trace_id) IN ({keys})" if keys else "0")
+        w.in_array("project_id", sorted(set(project_ids)))
+        w.in_array("trace_id", trace_ids)
         return Statement(
             f"SELECT trace_id, sum(spans) AS spans FROM {self.db}.{SPAN_COUNTS} {w.sql()} "
             "GROUP BY trace_id",
@@ -442,8 +439,9 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
     async def list_traces(self, query: TraceQuery) -> Page[Trace]:
         page = await self._page(self.build.traces(query), trace_from_row, query)
         if page.items:
-            keys = [(t.project_id, t.deployment_id, t.trace_id) for t in page.items]
-            counts = self.build.span_counts(keys)
+            counts = self.build.span_counts(
+                [t.trace_id for t in page.items], [t.project_id for t in page.items]
+            )
             rows = await self.transport.fetch(counts.sql, counts.params)
             by_id = {r["trace_id"]: int(r["spans"]) for r in rows}
             for trace in page.items:

@@ -23,8 +23,9 @@ __all__ = [
     "render_settings",
 ]
 
-ParamValue = str | int | float | bool
-"""What a placeholder may carry; datetimes are given as text (see ``ch_datetime``)."""
+ParamValue = str | int | float | bool | list[str]
+"""What a placeholder may carry (a list for ``Array(String)``); datetimes are given as
+text (see ``ch_datetime``)."""
 
 DATETIME_TYPE = "DateTime64(3, 'UTC')"
 
@@ -54,7 +55,10 @@ def escape_param_text(value: ParamValue) -> str:
 
     Strings are TSV-escaped (a backslash, tab, newline, carriage return and NUL are
     written as escape sequences, so ``\\N`` stays text instead of meaning NULL);
-    booleans are ``true``/``false``; numbers are written plainly."""
+    booleans are ``true``/``false``; numbers are written plainly; a list is an array
+    literal of quoted strings."""
+    if isinstance(value, list):
+        return "[" + ", ".join(quote(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -70,6 +74,8 @@ def render_settings(settings: Mapping[str, ParamValue]) -> str:
     for name, value in settings.items():
         if not name.replace("_", "").isalnum():
             raise ValueError(f"not a setting name: {name!r}")
+        if isinstance(value, list):
+            raise ValueError(f"setting {name!r} cannot be a list")
         if isinstance(value, bool):
             rendered = "1" if value else "0"
         elif isinstance(value, int | float):
@@ -122,6 +128,10 @@ class Where:
             self.add("0")
             return
         self.add(f"{column} IN ({', '.join(self.param(v, 'String') for v in items)})")
+
+    def in_array(self, column: str, values: list[str]) -> None:
+        """``column IN {p:Array(String)}``: one placeholder however many values."""
+        self.add(f"{column} IN {self.param(list(values), 'Array(String)')}")
 
     def contains(self, column: str, text: str | None) -> None:
         """Case-insensitive substring (no pattern characters to escape)."""
