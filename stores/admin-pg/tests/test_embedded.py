@@ -187,3 +187,21 @@ def test_a_data_dir_too_deep_for_a_socket_path_gets_a_short_socket_dir(
     finally:
         server.stop()
     assert not server.socket_dir.exists()
+
+
+def test_servers_of_dead_test_sessions_are_reaped() -> None:
+    import tempfile
+
+    from mastra_admin.stores.pg import testing
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = Path(tempfile.mkdtemp(prefix=testing._PREFIX))
+    (folder / "owner.pid").write_text(str(gone.pid))
+    server = EmbeddedPostgres(folder / "pgdata")
+    server.start()
+    pid = server.postmaster_pid()
+    assert pid is not None
+    testing._reap_orphaned_servers()
+    assert _gone(pid)
+    assert not folder.exists()

@@ -128,6 +128,15 @@ class EmbeddedPostgres:
         if not self._owned:
             return
         self._owned = False
+        self._stop()
+
+    def stop_any(self) -> None:
+        """Stop whatever server runs on this data dir, whoever started it (for
+        cleaning up after a process that died without stopping its server)."""
+        self._owned = False
+        self._stop()
+
+    def _stop(self) -> None:
         if self._running_postmaster() is None:
             return
         account = self._account()

@@ -126,7 +126,9 @@ class TestServers:
                 raise RuntimeError(f"{ENV_VAR} is not set")
             return url
         if self._embedded is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="mastra-admin-pg-test-"))
+            _reap_orphaned_servers()
+            self._tmp = Path(tempfile.mkdtemp(prefix=_PREFIX))
+            (self._tmp / "owner.pid").write_text(str(os.getpid()))
             self._embedded = EmbeddedPostgres(
                 self._tmp / "pgdata", database="postgres", server_options=TEST_SERVER_OPTIONS
             )
@@ -161,6 +163,26 @@ class TestServers:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+_PREFIX = "mastra-admin-pg-test-"
+
+
+def _reap_orphaned_servers() -> None:
+    """Stop and remove the test servers of sessions that died without cleaning up
+    (a killed or timed-out pytest): their server would otherwise run forever."""
+    import psutil
+
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if psutil.pid_exists(owner):
+            continue
+        with contextlib.suppress(Exception):
+            EmbeddedPostgres(folder / "pgdata").stop_any()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
