@@ -23,6 +23,9 @@ Fixtures:
     user who must be able to traverse the folder, and pytest takes that right
     away from its own temporary folders whenever another pytest session starts.
 
+The embedded test server is stopped when the session ends; one left behind by a
+killed session is stopped and removed by the next session that starts one.
+
 Outside pytest, ``TestServers`` and ``create_database``/``drop_database`` do the same.
 """
 
