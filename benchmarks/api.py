@@ -8,6 +8,12 @@ from memory. Each runs in one uvicorn process with the same settings. Needs ``wr
 on PATH (``apt-get install wrk``).
 
 Run alone: ``python -m benchmarks api`` (``API_BENCH_SECONDS`` sets wrk's duration).
+
+Where the time goes (one connection, in-process, an idle machine: about 17 ms a
+request): nine SQL statements that together take about 0.5 ms in PostgreSQL (token,
+user, token ``last_used_at`` UPDATE, team, role assignments, role, membership, the
+page, the count), and the rest is Python: decoding 100 rows into models (two JSON
+columns each), and dumping 51 KiB of JSON through ``model_dump`` and ``json.dumps``.
 """
 
 from __future__ import annotations
