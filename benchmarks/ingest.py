@@ -425,6 +425,7 @@ def run() -> list[Figure]:
         lags = asyncio.run(_lag(chdb, folder))
         queries = asyncio.run(_queries(chdb, QUERY_SPANS))
         print(f"  queries: {queries}", flush=True)
+    load = os.getloadavg()[0]
     worker_rate = worker["events"] / worker["seconds"]
     lag_p50 = statistics.median(lags)
     lag_p95 = _p95(lags)
@@ -449,6 +450,14 @@ def run() -> list[Figure]:
             "written",
             "= written",
             int(worker["stored"]) == SPANS,
+        ),
+        Figure(
+            "ingest",
+            "machine load average (1 min) at the end",
+            load,
+            "",
+            float(os.cpu_count() or 1),
+            "CPUs",
         ),
         Figure("ingest", "lag p50 (default settings)", lag_p50, "s"),
         Figure(

@@ -175,7 +175,7 @@ async def test_a_tail_insert_repeated_after_a_crash_adds_nothing(
     (obs / "spans" / "1.jsonl").write_bytes(span_line(0) + span_line(1))
     folder = BuildDir(obs, chunk_bytes=1 << 20)
     state = folder.load()
-    ((batch, data),) = list(folder.batches(state))
+    batch, data = next(folder.batches(state))
     state.pending = batch
     folder.save(state)  # journaled, inserted, then the crash: the offset never moved
     table = f"{backend.settings.database}.mastra_admin_ingest_landing_spans"

@@ -31,6 +31,8 @@ __all__ = ["BuildDir", "TailFile", "TailState", "find_build_dirs"]
 _log = structlog.get_logger("mastra_admin.observability.clickhouse")
 
 FINGERPRINT_BYTES = 1024
+MAX_BATCHES_PER_PASS = 32
+"""Batches taken from one stream of one build per pass, so that others get their turn."""
 STATE_FILE = ".ingest-state.json"
 LOCK_FILE = ".ingest.lock"
 
@@ -191,7 +193,8 @@ class BuildDir:
         return f"build:{self.key}/{rel}#{entry.generation}"
 
     def batches(self, state: TailState) -> Iterator[tuple[Batch, bytes]]:
-        """New whole lines of every file, one batch per signal and stream."""
+        """New whole lines of every file, in batches per signal and stream, each read
+        after the previous one was committed."""
         meta = self.meta()
         candidates = self._candidates()
         present = {item.rel for item in candidates}
@@ -201,37 +204,53 @@ class BuildDir:
         for item in candidates:
             groups.setdefault((item.signal, item.origin), []).append(item)
         for (signal, origin), items in groups.items():
-            room = self.chunk_bytes
-            slices: list[Slice] = []
-            parts: list[bytes] = []
-            for item in items:
-                if room <= 0:
+            for _ in range(MAX_BATCHES_PER_PASS):
+                # Lazily: the offsets read here were moved by the commit of the last batch.
+                item_batch = self._next_batch(state, items, signal, origin, meta)
+                if item_batch is None:
                     break
-                entry = self._track(state, item)
-                if item.size <= entry.offset:
-                    continue
-                data = self._read_lines(item.path, entry.offset, room)
-                if not data:
-                    continue
-                slices.append(
-                    Slice(
-                        identity=self.identity(item.rel, entry),
-                        location=str(item.path),
-                        start=entry.offset,
-                        end=entry.offset + len(data),
-                    )
+                yield item_batch
+
+    def _next_batch(
+        self,
+        state: TailState,
+        items: list[_Candidate],
+        signal: str,
+        origin: str,
+        meta: dict[str, str],
+    ) -> tuple[Batch, bytes] | None:
+        room = self.chunk_bytes
+        slices: list[Slice] = []
+        parts: list[bytes] = []
+        for item in items:
+            if room <= 0:
+                break
+            entry = self._track(state, item)
+            if item.size <= entry.offset:
+                continue
+            data = self._read_lines(item.path, entry.offset, room)
+            if not data:
+                continue
+            slices.append(
+                Slice(
+                    identity=self.identity(item.rel, entry),
+                    location=str(item.path),
+                    start=entry.offset,
+                    end=entry.offset + len(data),
                 )
-                parts.append(data)
-                room -= len(data)
-            if slices:
-                batch = Batch(
-                    signal=signal,
-                    project_id=meta.get("project_id", ""),
-                    deployment_id=meta.get("deployment_id", ""),
-                    origin=origin,
-                    slices=slices,
-                )
-                yield batch, b"".join(parts)
+            )
+            parts.append(data)
+            room -= len(data)
+        if not slices:
+            return None
+        batch = Batch(
+            signal=signal,
+            project_id=meta.get("project_id", ""),
+            deployment_id=meta.get("deployment_id", ""),
+            origin=origin,
+            slices=slices,
+        )
+        return batch, b"".join(parts)
 
     @staticmethod
     def _read_lines(path: Path, start: int, room: int) -> bytes:

@@ -173,8 +173,8 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 _log.info("ingest.backoff", worker_id=self.worker_id, seconds=delay)
             else:
                 delay = self.settings.poll_interval_s
-                if result.files_processed >= self.settings.batch_size:
-                    continue  # more is waiting: no pause
+                if result.files_processed or result.events_ingested:
+                    continue  # there was work: look again at once, pause only when idle
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
