@@ -196,15 +196,16 @@ def test_killed_in_the_middle_of_ingestion_no_event_is_lost_or_doubled(
     per_batch, accepted = 50, 0
     killed_with: dict[str, Any] = {}
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
-        for n in range(400):
+        # Post until the worker is visibly behind: some files in, more waiting.
+        for n in range(2000):
             response = client.post(
                 f"{prefix}/logs/publish", json=log_batch(tag, n * per_batch, per_batch)
             )
             assert response.status_code == 200, response.text
             accepted += per_batch
-            if n >= 100 and n % 10 == 0:
+            if n >= 50 and n % 5 == 0:
                 status = platform.ingestion()
-                if status["total_files_processed"] > 0 and status["pending_files"] > 0:
+                if status["total_files_processed"] > 0 and status["pending_files"] >= 10:
                     killed_with = status
                     break
     assert killed_with, "ingestion never ran behind the collector: nothing to interrupt"
