@@ -299,6 +299,7 @@ def test_a_full_file_storage_disk_is_503_and_leaves_no_partial_file(deployed: De
     prefix, token = deployed.collector()
     headers = {"Authorization": f"Bearer {token}"}
     tag = f"e2e-disk-{uuid.uuid4().hex[:8]}"
+    wait_for("ingestion to settle", lambda: platform.ingestion()["pending_files"] == 0)
     filler = deployed.files / "filler"
     with filler.open("wb") as handle:
         try:
@@ -308,7 +309,6 @@ def test_a_full_file_storage_disk_is_503_and_leaves_no_partial_file(deployed: De
         except OSError:
             pass
     try:
-        wait_for("ingestion to settle", lambda: platform.ingestion()["pending_files"] == 0)
         statuses = []
         for n in range(5):
             response = httpx.post(
