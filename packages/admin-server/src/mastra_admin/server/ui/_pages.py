@@ -129,7 +129,8 @@ def _content_security_policy(admin: MastraAdmin | None) -> str:
         sign_in = auth.browser_sign_in()
         if sign_in is not None:
             parts = urlsplit(sign_in.token_url)
-            connect.append(f"{parts.scheme}://{parts.netloc}")
+            if parts.scheme in ("http", "https") and parts.netloc:
+                connect.append(f"{parts.scheme}://{parts.netloc}")
     return "; ".join(
         [
             "default-src 'self'",

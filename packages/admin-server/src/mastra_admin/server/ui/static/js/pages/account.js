@@ -5,7 +5,7 @@ import { api } from "../lib/api.js";
 import { h, mount, slot } from "../lib/dom.js";
 import { timeAgo } from "../lib/format.js";
 import { badge, button, confirmAction, emptyState, facts, field, fill, form, secretOnce, table, toast } from "../lib/ui.js";
-import { expiryFrom, scopesFrom } from "./project_tokens.js";
+import { expiryFrom, scopesFrom } from "../lib/tokens.js";
 
 export async function render() {
   fill(slot("me"), () => api("/api/me"), (me) =>

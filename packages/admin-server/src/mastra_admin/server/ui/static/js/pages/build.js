@@ -65,7 +65,7 @@ export async function render({ params }) {
         ["Trigger", triggerLabel(build)],
         ["Queued", h("span", { title: dateTime(build.queued_at) }, timeAgo(build.queued_at))],
         ["Started", build.started_at ? timeAgo(build.started_at) : "not yet"],
-        ["Took", buildDuration(build)],
+        [isActive(build) ? "Running for" : "Took", buildDuration(build)],
         ["Commit", build.commit_sha ? h("code", { title: build.commit_message || "" }, build.commit_sha.slice(0, 12)) : "—"],
         build.status === "queued" && queuePosition ? ["Place in queue", String(queuePosition)] : null,
         build.status === "succeeded" && deployment.public_url

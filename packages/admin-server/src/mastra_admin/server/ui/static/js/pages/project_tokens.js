@@ -4,18 +4,8 @@ import { api } from "../lib/api.js";
 import { h, mount, slot } from "../lib/dom.js";
 import { timeAgo } from "../lib/format.js";
 import { projectContext } from "../lib/context.js";
+import { expiryFrom, scopesFrom } from "../lib/tokens.js";
 import { button, confirmAction, emptyState, errorState, field, fill, form, secretOnce, table, toast } from "../lib/ui.js";
-
-export function scopesFrom(text) {
-  return text
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-export function expiryFrom(value) {
-  return value ? new Date(`${value}T23:59:59`).toISOString() : null;
-}
 
 export async function render({ params }) {
   const projectId = params.projectId;

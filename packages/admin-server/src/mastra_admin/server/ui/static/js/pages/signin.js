@@ -20,7 +20,7 @@ export async function render() {
   const input = formEl.querySelector("input[name=token]");
   const fieldError = formEl.querySelector(".field-error");
   const status = slot("token-status");
-  input.focus();
+  const submit = formEl.querySelector("button[type=submit]");
 
   formEl.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -34,7 +34,6 @@ export async function render() {
       input.focus();
       return;
     }
-    const submit = formEl.querySelector("button[type=submit]");
     submit.disabled = true;
     mount(status, loading("Checking the token…"));
     try {
@@ -55,6 +54,9 @@ export async function render() {
       submit.disabled = false;
     }
   });
+
+  submit.disabled = false;
+  input.focus();
 
   const oidcSlot = slot("oidc");
   try {
