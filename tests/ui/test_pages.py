@@ -375,3 +375,16 @@ def test_signing_out_forgets_the_token(platform: ServedPlatform, page: Page) -> 
     assert page.evaluate("localStorage.getItem('mastraAdmin.token')") is None
     page.goto(f"{platform.url}/account")
     page.wait_for_url(re.compile(r"/sign-in\?next=%2Faccount"))
+
+
+def test_a_missing_project_says_so(
+    platform: ServedPlatform, page: Page, console: ConsoleWatch, screens: Screens
+) -> None:
+    console.allow(r"status of 404")  # the answer this test asks for
+    sign_in(page, platform.url, platform.token)
+    page.goto(f"{platform.url}/projects/00000000-0000-4000-8000-000000000000/env")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Project not available")
+    alert = page.get_by_role("alert").first
+    expect(alert).to_contain_text("Not found")
+    expect(alert).to_contain_text("it may have been deleted")
+    screens(page, "missing-project")

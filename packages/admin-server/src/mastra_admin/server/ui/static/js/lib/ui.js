@@ -37,6 +37,9 @@ export function describeError(error) {
   if (error.status === 403 && error.code === "permission_denied") {
     message = `${error.message}. Ask a team owner or admin for access.`;
   }
+  if (error.status === 404) {
+    message = `${error.message}: it may have been deleted, or it belongs to a team you are not in.`;
+  }
   if (error.status >= 500 && error.requestId) {
     message = `${error.message} (request id ${error.requestId})`;
   }

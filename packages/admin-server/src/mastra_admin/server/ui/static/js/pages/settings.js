@@ -36,6 +36,15 @@ export async function render() {
         licence.limits[key] === null || licence.limits[key] === undefined ? "unlimited" : String(licence.limits[key]),
       ]),
     ]),
+    h(
+      "p",
+      { class: "hint" },
+      "A licence key is set with ",
+      h("code", {}, "MASTRA_ADMIN_LICENCE_KEY"),
+      " (checked with ",
+      h("code", {}, "MASTRA_ADMIN_LICENCE_PUBLIC_KEY"),
+      "); restart the platform to apply a new one.",
+    ),
   ]);
 
   fill(slot("plugins"), () => api("/api/plugins"), (plugins) =>
