@@ -46,7 +46,7 @@ export async function render({ params }) {
       body: keys ? { keys } : {},
     });
     for (const v of values) revealed.set(v.id, v.value);
-    draw();
+    draw(keys ? `tr[data-env-key="${CSS.escape(keys[0])}"] button` : null);
   };
 
   mount(
@@ -67,8 +67,10 @@ export async function render({ params }) {
   const target = slot("env");
   let formEl;
 
-  function draw() {
+  /** Draw the list; focus moves to `focus` (a selector) so keyboard users keep their place. */
+  function draw(focus = null) {
     mount(target, view());
+    if (focus) target.querySelector(focus)?.focus();
   }
 
   function view() {
@@ -107,7 +109,7 @@ export async function render({ params }) {
                       "Hide",
                       () => {
                         revealed.delete(v.id);
-                        draw();
+                        draw(`tr[data-env-key="${CSS.escape(v.key)}"] button`);
                       },
                       { variant: "secondary", small: true },
                     )
