@@ -119,3 +119,8 @@ async def test_streams_need_a_token_and_access(
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(url)).status_code == 401
         assert (await http.get(url, headers=world.outsider.headers)).status_code == 404
+
+
+def test_every_line_ending_in_a_log_line_stays_inside_its_event() -> None:
+    event = sse._event("line", "progress 10%\rprogress 90%\r\ndone", 42).decode()
+    assert event == ("event: line\nid: 42\ndata: progress 10%\ndata: progress 90%\ndata: done\n\n")

@@ -2,8 +2,9 @@
 // built Mastra server where MastraAdmin can see it: it listens on PORT, serves
 // /health, the agent API and an SSE stream, logs pino JSON lines to stdout, writes
 // spans and logs as JSONL files when MASTRA_CLOUD_TRACES_TARGET_DIR and
-// MASTRA_RUNNER_LOGS_TARGET_DIR are set, and posts batches to
-// MASTRA_CLOUD_TRACES_ENDPOINT with the shapes and headers of Mastra's CloudExporter.
+// MASTRA_RUNNER_LOGS_TARGET_DIR are set, or, when the collector variables are set,
+// posts batches to MASTRA_CLOUD_TRACES_ENDPOINT with the shapes and headers of
+// Mastra's CloudExporter instead (one exporter, so no event arrives twice).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -131,7 +132,9 @@ class Logger {
     if (traceId) Object.assign(fields, { traceId, spanId });
     if (data) fields.data = data;
     const line = writeStdout(level, message, fields);
-    this.file.write([line]);
+    // Like a server configured with one exporter: files per the env contract, or
+    // batches to the collector when it has one, never the same event twice.
+    if (!this.exporter.enabled) this.file.write([line]);
     const record = {
       logId: randomUUID(),
       timestamp: new Date(line.time).toISOString(),
@@ -189,7 +192,9 @@ class Tracer {
       createdAt: new Date().toISOString(),
       updatedAt: null,
     };
-    this.file.write([{ type: 'span', projectId: PROJECT_ID ?? 'unknown', deploymentId: DEPLOYMENT_ID ?? 'unknown', timestamp: Date.now(), data: span }]);
+    if (!this.exporter.enabled) {
+      this.file.write([{ type: 'span', projectId: PROJECT_ID ?? 'unknown', deploymentId: DEPLOYMENT_ID ?? 'unknown', timestamp: Date.now(), data: span }]);
+    }
     this.exporter.add('spans', span);
     return span;
   }

@@ -85,6 +85,8 @@ def _request_id(request: Request) -> str | None:
 async def _admin_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MastraAdminError)
     status = status_for(exc)
+    if status == 500:  # an adapter's own failure: its message may name internals
+        return await _unexpected(request, exc)
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited | Unavailable) and "retry_after" in exc.details:
         headers["Retry-After"] = str(int(exc.details["retry_after"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -23,13 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["build_log_stream"]
 
 KEEPALIVE_S = 15.0
+_LINE_ENDINGS = re.compile(r"\r\n|\r|\n")
 
 
 def _event(event: str, data: str, event_id: int | None = None) -> bytes:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines.extend(f"data: {part}" for part in data.split("\n"))
+    # A lone CR ends a line for an SSE parser too: split on every line ending.
+    lines.extend(f"data: {part}" for part in _LINE_ENDINGS.split(data))
     return ("\n".join(lines) + "\n\n").encode()
 
 

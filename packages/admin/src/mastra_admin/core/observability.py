@@ -8,10 +8,10 @@ store. Every adapter runs ``mastra_admin.core.testing.ObservabilityQueryConforma
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
-from typing import ClassVar, Literal
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mastra_admin.core.events import (
     Feedback,
@@ -44,6 +44,26 @@ __all__ = [
 ]
 
 
+def _in_store_range(value: datetime | None) -> datetime | None:
+    """Time bounds must be timezone-aware UTC instants the stores can represent."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2261, 12, 31, tzinfo=UTC)
+"""The instants every observability store can hold (ClickHouse DateTime64 covers
+them); bounds outside are refused as invalid input instead of failing in a query."""
+
+Instant = Annotated[datetime, AfterValidator(_in_store_range)]
+
+
 class _Query(BaseModel):
     """Filters shared by every list: project, deployment, time range, page."""
 
@@ -51,8 +71,8 @@ class _Query(BaseModel):
 
     project_id: str | None = None
     deployment_id: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
@@ -105,8 +125,8 @@ class TimeSeriesQuery(BaseModel):
 
     project_id: str | None = None
     deployment_id: str | None = None
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     interval_s: int = Field(default=3600, ge=1, le=31 * 86400)
     signal: Literal["traces", "spans", "logs"] = "traces"
 

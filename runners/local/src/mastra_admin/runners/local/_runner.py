@@ -286,6 +286,11 @@ class LocalProcessRunner(ProjectRunner):
             created = datetime.fromtimestamp(layout.artifact_file.stat().st_mtime, UTC)
         return BuildArtifact(build_id=build_id, path=str(layout.root), created_at=created)
 
+    def artifact_roots(self) -> list[str]:
+        """The builds folder: each build's ``observability/`` dir (spans and logs per
+        the env contract, and the server's captured output) is read by ingestion."""
+        return [str(self.builds_dir)]
+
     async def prune_artifacts(self, keep: Sequence[str]) -> list[str]:
         keep_ids = set(keep)
         in_use = {server.layout.root for server in self._servers.values()}
