@@ -1,10 +1,10 @@
 """Development sessions: tests, one isolated run per distribution, lint, types, benchmarks.
 
-    nox -s tests            every distribution in one venv, every test
-    nox -s dist-<folder>    one distribution from its built wheel, alone, its own tests
-    nox -s lint typecheck   ruff and mypy --strict across the namespace
-    nox -s demo             the platform on the embedded default
-    nox -s bench -- pg      benchmarks (all when no name is given)
+nox -s tests            every distribution in one venv, every test
+nox -s dist-<folder>    one distribution from its built wheel, alone, its own tests
+nox -s lint typecheck   ruff and mypy --strict across the namespace
+nox -s demo             the platform on the embedded default
+nox -s bench -- pg      benchmarks (all when no name is given)
 """
 
 from __future__ import annotations
@@ -96,7 +96,12 @@ def _dist_session(folder: Path) -> None:
         wheel_dir.mkdir(exist_ok=True)
         for name in [dist_name, *_local_deps(folder, dists)]:
             session.run(
-                "uv", "build", "--wheel", "--out-dir", str(wheel_dir), str(dists[name]),
+                "uv",
+                "build",
+                "--wheel",
+                "--out-dir",
+                str(wheel_dir),
+                str(dists[name]),
                 external=True,
             )
         session.install("--find-links", str(wheel_dir), dist_name, *TEST_DEPS, *_extra_test_deps())
