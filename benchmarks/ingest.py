@@ -365,6 +365,13 @@ async def _queries(chdb: Path, spans: int) -> dict[str, float]:
         FROM numbers({spans})"""
     )
     load_s = time.perf_counter() - started
+    for _ in range(120):  # steady state: let the merges the load started finish
+        merging = await backend.transport.fetch(
+            "SELECT count() AS n FROM system.merges WHERE database = 'queries'"
+        )
+        if not merging[0]["n"]:
+            break
+        await asyncio.sleep(1)
     rng = random.Random(11)
     lookups, pages, span_pages, dashboards = [], [], [], []
     for round_ in range(41):
@@ -402,7 +409,9 @@ async def _queries(chdb: Path, spans: int) -> dict[str, float]:
     return {
         "load_s": load_s,
         "lookup_p95": _p95(lookups),
+        "lookup_p50": statistics.median(lookups),
         "page_p95": _p95(pages),
+        "page_p50": statistics.median(pages),
         "span_page_p95": _p95(span_pages),
         "dashboard_p95": _p95(dashboards),
     }
@@ -481,6 +490,7 @@ def run() -> list[Figure]:
             idle["RssAnon"],
             "idle embedded engine",
         ),
+        Figure("ingest", f"trace by id p50, {n_spans}", queries["lookup_p50"] * 1000, "ms"),
         Figure(
             "ingest",
             f"trace by id p95, {n_spans}",
@@ -489,6 +499,7 @@ def run() -> list[Figure]:
             goal="≤ 50 ms",
             met=queries["lookup_p95"] <= 0.05,
         ),
+        Figure("ingest", f"50-trace page p50, {n_spans}", queries["page_p50"] * 1000, "ms"),
         Figure(
             "ingest",
             f"50-trace page p95, {n_spans}",
