@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mastra_admin.core.errors import InvalidInput
@@ -25,7 +25,7 @@ from mastra_admin.server.auth import authenticate
 if TYPE_CHECKING:
     from mastra_admin.core.admin import MastraAdmin
 
-__all__ = ["Access", "Call", "Endpoint", "jsonable", "to_routes"]
+__all__ = ["Access", "Call", "Endpoint", "jsonable", "render_json", "to_routes"]
 
 Access = Literal["public", "user", "team", "platform"]
 """Who may call an endpoint: ``public`` needs no token (the collector has its own);
@@ -86,6 +86,28 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
+
+
+def render_json(value: Any) -> bytes:
+    """Serialise a handler's result with pydantic's compiled serializers (several
+    times faster than dumping to dicts and then to JSON)."""
+    if isinstance(value, BaseModel):
+        return _adapter(type(value)).dump_json(value)
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        kind = type(value[0])
+        if all(type(item) is kind for item in value):
+            return _adapter(list[kind]).dump_json(value)  # type: ignore[valid-type]
+    return json.dumps(jsonable(value), separators=(",", ":")).encode()
+
+
 async def _read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
@@ -122,7 +144,9 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
             return result
         if result is None and endpoint.status_code == 204:
             return Response(status_code=204)
-        return JSONResponse(jsonable(result), status_code=endpoint.status_code)
+        return Response(
+            render_json(result), status_code=endpoint.status_code, media_type="application/json"
+        )
 
     app.__name__ = endpoint.operation_id
     return app

@@ -148,6 +148,10 @@ _log = structlog.get_logger("mastra_admin.core.admin")
 
 COLLECTOR_PATH = "/api/collector/{deployment_id}/spans/publish"
 
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+"""How stale a token's ``last_used_at`` may get: recording every use would add a
+durable write to every request."""
+
 INVITE_TTL = timedelta(days=7)
 """How long an invite can be accepted."""
 
@@ -631,7 +635,8 @@ class MastraAdmin:
         user = await self.storage.users.get(token.user_id)
         if user is None:
             raise Unauthenticated("invalid API token")
-        await self.storage.users.touch_token(token.id, now)
+        if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+            await self.storage.users.touch_token(token.id, now)
         return user
 
     # --- teams ------------------------------------------------------------------------
