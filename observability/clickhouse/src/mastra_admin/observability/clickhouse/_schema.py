@@ -941,8 +941,9 @@ _TTL_COLUMNS = {TRACES: "start_time", SPANS: "start_time", SPAN_COUNTS: "first_s
 
 def _span_counts(db: str, days: int, window: int) -> list[str]:
     """Spans per trace, kept by a view so that a page of traces gets its span counts
-    by primary key instead of scanning the spans. Spans already stored are counted
-    once, up to the moment the view starts."""
+    by primary key instead of scanning the spans. Spans already stored are counted by
+    a backfill right after the view starts (spans inserted in the few milliseconds
+    between the two are counted twice)."""
     return [
         f"""CREATE TABLE IF NOT EXISTS {db}.{SPAN_COUNTS} (
     project_id LowCardinality(String),
@@ -962,10 +963,7 @@ GROUP BY project_id, deployment_id, trace_id""",
         f"""INSERT INTO {db}.{SPAN_COUNTS}
 SELECT project_id, deployment_id, trace_id, count() AS spans, min(start_time) AS first_start
 FROM {db}.{SPANS}
-WHERE ingested_at < (
-    SELECT metadata_modification_time FROM system.tables
-    WHERE database = '{db}' AND name = '{SPAN_COUNTS}_view'
-)
+WHERE ingested_at <= now64(3)
 GROUP BY project_id, deployment_id, trace_id""",
     ]
 
