@@ -87,6 +87,7 @@ async def embedded(pg_database_url: str) -> AsyncIterator[Embedded]:
         runner={"provider": "local", "port_range_start": first, "port_range_end": first + 99},
         observability={"provider": "clickhouse", "poll_interval_s": 0.2},
         builds={"health_interval_s": 1, "poll_interval_s": 0.2},
+        collector=False,  # no HTTP server runs here, so no collector either
     )
     admin = await build_admin(settings)
     await admin.init()

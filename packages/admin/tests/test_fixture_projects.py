@@ -178,6 +178,30 @@ def test_installs_offline_builds_serves_and_exports(tmp_path: Path, collector: C
     metric = by_signal["metrics"][2]["metrics"][0]
     assert {"metricId", "timestamp", "name", "value", "labels"} <= set(metric)
 
+    # One exporter at a time: with the collector set, nothing is written twice.
+    assert not list(spans_dir.glob("*.jsonl"))
+    assert not list(logs_dir.glob("*.jsonl"))
+
+    # Without the collector variables the same server writes the file contract.
+    files_only = {
+        k: v for k, v in env.items() if not k.startswith("MASTRA_CLOUD_") or k.endswith("_DIR")
+    }
+    second = subprocess.Popen(
+        ["node", ".mastra/output/index.mjs"],
+        cwd=project,
+        env=files_only,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_healthy(port, second)
+        post_json(
+            f"http://127.0.0.1:{port}/api/agents/weather/generate",
+            {"messages": [{"role": "user", "content": "sun?"}]},
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=10)
     span_lines = [
         json.loads(line) for f in spans_dir.glob("*.jsonl") for line in f.read_text().splitlines()
     ]

@@ -299,7 +299,7 @@ class MastraAdmin:
                 "MASTRA_TELEMETRY_DISABLED": "1",
             }
         )
-        if self._collector_secret is not None:
+        if self._collector_secret is not None and self.settings.collector:
             token = self.collector_token(deployment.id)
             env["MASTRA_CLOUD_ACCESS_TOKEN"] = token
             env["MASTRA_CLOUD_TRACES_ENDPOINT"] = self.collector_url(deployment.id)
@@ -1516,19 +1516,24 @@ class MastraAdmin:
         for queued in await self.storage.builds.list_by_status([BuildStatus.QUEUED]):
             if queued.deployment_id != created.deployment_id or queued.id == created.id:
                 continue
-            if (queued.queued_at, queued.id) >= (created.queued_at, created.id):
-                continue
+            # Whichever of two queued builds is older gives way. A newer one can be
+            # here already when its deploy began later but inserted first; checking
+            # both ways after every insert leaves exactly the newest queued.
+            newer_here = (queued.queued_at, queued.id) > (created.queued_at, created.id)
+            loser, winner = (created, queued) if newer_here else (queued, created)
             cancelled = await self.storage.builds.transition(
-                queued.id,
+                loser.id,
                 [BuildStatus.QUEUED],
                 BuildUpdate(
                     status=BuildStatus.CANCELLED,
                     completed_at=utcnow(),
-                    error_message=f"superseded by build {created.id}",
+                    error_message=f"superseded by build {winner.id}",
                 ),
             )
             if cancelled is not None:
                 superseded.append(cancelled)
+            if newer_here and cancelled is not None:
+                created = cancelled
         _log.info(
             "build.queued",
             build_id=created.id,

@@ -112,6 +112,13 @@ class MastraAdminSettings(BaseSettings):
         description="URL at which deployed servers reach the admin (collector). "
         "Default: http://{host}:{port}.",
     )
+    collector: bool = Field(
+        default=True,
+        description="Give deployed servers the collector variables (MASTRA_CLOUD_*), so "
+        "they post traces, logs and metrics to this installation's API. Turn off when "
+        "no HTTP server runs (MastraAdmin embedded without it): servers then write the "
+        "files of the specification's file contract, which ingestion tails.",
+    )
     base_domain: str = Field(
         default="localhost", description="Domain below which servers are routed."
     )
