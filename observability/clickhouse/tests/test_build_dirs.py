@@ -188,3 +188,31 @@ async def test_a_tail_insert_repeated_after_a_crash_adds_nothing(
     await worker.process_once()
     assert await span_ids(backend) == ["s-0", "s-1", "s-2"]
     await worker.stop()
+
+
+def test_a_file_that_grew_during_a_pass_is_not_taken_for_a_new_one(tmp_path: Path) -> None:
+    """A pass lists the files once; a file that grows before its turn is read past its
+    listed size, and the next batch must not judge truncation by that stale size (it
+    would take the file for a new one and read it all again)."""
+    from mastra_admin.observability.clickhouse._build_dirs import BuildDir
+
+    obs = tmp_path / "build-1" / "observability"
+    (obs / "spans").mkdir(parents=True)
+    (obs / "logs").mkdir()
+    line = b'{"level":30,"time":1795309729026,"msg":"hello"}\n'
+    (obs / "spans" / "a.jsonl").write_bytes(b'{"type":"span","data":{}}\n')
+    logs = obs / "logs" / "a.jsonl"
+    logs.write_bytes(line * 2)
+    folder = BuildDir(obs, chunk_bytes=1 << 20)
+    state = folder.load()
+    batches = folder.batches(state)
+    spans_batch, _ = next(batches)  # the pass has listed the logs file at two lines
+    assert spans_batch.signal == "spans"
+    logs.write_bytes(line * 6)  # the server appends before the logs' turn
+    folder.commit(state, spans_batch)
+    read = []
+    for batch, chunk in batches:
+        folder.commit(state, batch)
+        read.append(chunk)
+    assert b"".join(read) == line * 6, "every line once"
+    assert state.files["logs/a.jsonl"].generation == 0

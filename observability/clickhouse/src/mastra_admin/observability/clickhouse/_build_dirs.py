@@ -173,6 +173,11 @@ class BuildDir:
         entry = state.files.get(item.rel)
         if entry is None:
             entry = state.files[item.rel] = TailFile()
+        # The size listed at the start of the pass is stale once a batch of this pass
+        # has read further into a growing file; judging truncation by it would take
+        # a file still being appended to for a new one and read it all again.
+        with contextlib.suppress(OSError):
+            item.size = item.path.stat().st_size
         restart = item.size < entry.offset
         if not restart and entry.fp_len:
             restart = _fingerprint(item.path, entry.fp_len) != entry.fingerprint
