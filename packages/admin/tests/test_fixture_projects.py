@@ -130,13 +130,17 @@ def test_installs_offline_builds_serves_and_exports(tmp_path: Path, collector: C
         "MASTRA_CLOUD_TRACES_TARGET_DIR": str(spans_dir),
         "MASTRA_RUNNER_LOGS_TARGET_DIR": str(logs_dir),
     }
-    server = subprocess.Popen(
-        ["node", ".mastra/output/index.mjs"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+
+    def start(server_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["node", ".mastra/output/index.mjs"],
+            cwd=project,
+            env=server_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    server = start(env)
     try:
         wait_healthy(port, server)
         reply = post_json(
@@ -186,13 +190,7 @@ def test_installs_offline_builds_serves_and_exports(tmp_path: Path, collector: C
     files_only = {
         k: v for k, v in env.items() if not k.startswith("MASTRA_CLOUD_") or k.endswith("_DIR")
     }
-    second = subprocess.Popen(
-        ["node", ".mastra/output/index.mjs"],
-        cwd=project,
-        env=files_only,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    second = start(files_only)
     try:
         wait_healthy(port, second)
         post_json(
