@@ -421,6 +421,9 @@ class BuildOrchestrator:
         )
 
     async def _finish_success(self, build: Build, sink: LogSink) -> Build:
+        # The log's last line goes first: a follower stops reading once the status
+        # is final, so a line written after it could be missed.
+        await sink("==> build succeeded")
         now = utcnow()
         final = await self.admin.storage.builds.transition(
             build.id,
@@ -435,7 +438,6 @@ class BuildOrchestrator:
             )
         self.stats.succeeded += 1
         duration = (now - build.started_at).total_seconds() if build.started_at else None
-        await sink("==> build succeeded")
         _log.info("build.succeeded", build_id=build.id, duration_s=duration)
         return final
 
@@ -455,15 +457,16 @@ class BuildOrchestrator:
                 await self._guarded(self.admin.require_runner().stop(started_server))
         now = utcnow()
         if outcome.status is BuildStatus.CANCELLED:
+            await sink("==> build cancelled")  # before the final status, as above
             final = await storage.builds.transition(
                 build.id,
                 [*_ACTIVE, BuildStatus.CANCELLED],
                 BuildUpdate(status=BuildStatus.CANCELLED, completed_at=now),
             )
             self.stats.cancelled += 1
-            await sink("==> build cancelled")
             _log.info("build.cancelled", build_id=build.id)
         else:
+            await sink(f"==> build failed: {outcome.message}")
             final = await storage.builds.transition(
                 build.id,
                 list(_ACTIVE),
@@ -472,7 +475,6 @@ class BuildOrchestrator:
                 ),
             )
             self.stats.failed += 1
-            await sink(f"==> build failed: {outcome.message}")
             _log.info("build.failed", build_id=build.id, error=outcome.message)
         if final is None:
             final = await storage.builds.get(build.id)
