@@ -246,14 +246,11 @@ class Team(Entity):
     id: str = Field(default_factory=new_id)
     name: str
     slug: str
-    settings: TeamSettings = Field(default_factory=TeamSettings)
+    settings: Annotated[TeamSettings, BeforeValidator(_safe_map)] = Field(
+        default_factory=TeamSettings
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _settings(cls, value: Any) -> Any:
-        return _safe_map(value)
 
 
 class TeamMember(Entity):
@@ -319,14 +316,11 @@ class Project(Entity):
     source_type: str
     source_config: JsonMap = Field(default_factory=dict)
     default_branch: str = "main"
-    settings: ProjectSettings = Field(default_factory=ProjectSettings)
+    settings: Annotated[ProjectSettings, BeforeValidator(_safe_map)] = Field(
+        default_factory=ProjectSettings
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _settings(cls, value: Any) -> Any:
-        return _safe_map(value)
 
     @property
     def source_id(self) -> str | None:
