@@ -66,7 +66,17 @@ async def test_init_creates_every_table_index_and_trigger(pg_database_url: str) 
             " WHERE n.nspname = 'mastra_admin' AND NOT t.tgisinternal",
         )
     }
-    assert len(triggers) == 8
+    updated_at = {t for t in triggers if t.endswith("_updated_at")}
+    notify = {t for t in triggers if t.endswith("_notify_change")}
+    assert len(updated_at) == 8
+    # Change notifications on every table but the build machinery's busy ones.
+    assert {t.removesuffix("_notify_change") for t in notify} == EXPECTED_TABLES - {
+        "admin_builds",
+        "admin_running_servers",
+        "admin_routes",
+        "admin_schema_migrations",
+    }
+    assert triggers == updated_at | notify
     recorded = _rows(
         pg_database_url,
         "SELECT version, name, checksum FROM mastra_admin.admin_schema_migrations ORDER BY 1",

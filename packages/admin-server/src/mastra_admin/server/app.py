@@ -27,7 +27,7 @@ from mastra_admin.server.errors import exception_handlers
 from mastra_admin.server.metrics import ServerMetrics
 from mastra_admin.server.openapi import openapi_document
 from mastra_admin.server.routes import all_endpoints
-from mastra_admin.server.routing import Endpoint, to_routes
+from mastra_admin.server.routing import Endpoint, IndexedRouter, to_routes
 from mastra_admin.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ def create_app(
                 expose_headers=["X-Request-Id", "Retry-After"],
             )
         )
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers())
+    app = Starlette(middleware=middleware, exception_handlers=exception_handlers())
+    app.router = IndexedRouter(routes)
     app.state.admin = admin
     app.state.settings = settings
     app.state.ingestion = ingestion

@@ -16,16 +16,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from mastra_admin.core.errors import InvalidInput
 from mastra_admin.core.models import User
 from mastra_admin.server.auth import authenticate
+from mastra_admin.server.cache import ResponseCache
 
 if TYPE_CHECKING:
     from mastra_admin.core.admin import MastraAdmin
 
-__all__ = ["Access", "Call", "Endpoint", "jsonable", "render_json", "to_routes"]
+__all__ = ["Access", "Call", "Endpoint", "IndexedRouter", "jsonable", "render_json", "to_routes"]
+
+JSON = "application/json"
 
 Access = Literal["public", "user", "team", "platform"]
 """Who may call an endpoint: ``public`` needs no token (the collector has its own);
@@ -66,6 +70,9 @@ class Endpoint:
     response: Any = None
     status_code: int = 200
     extra_responses: dict[int, str] = field(default_factory=dict)
+    cache: bool = False
+    """The handler reads storage only, and its answer depends on nothing but the stored
+    rows and the caller: it may be served from the response cache (see ``cache.py``)."""
 
     @property
     def auth(self) -> bool:
@@ -120,10 +127,46 @@ async def _read_json(request: Request) -> Any:
         ) from exc
 
 
+def _response_cache(request: Request, admin: MastraAdmin) -> ResponseCache | None:
+    """The app's response cache, while the storage's change tracking is live."""
+    tracker = admin.storage.changes
+    if tracker is None or not tracker.live:
+        return None
+    state = request.app.state
+    cache: ResponseCache | None = getattr(state, "response_cache", None)
+    if cache is None or cache.tracker is not tracker:
+        budget = state.settings.response_cache_mb << 20
+        if budget <= 0:
+            return None
+        cache = state.response_cache = ResponseCache(tracker, max_bytes=budget)
+    return cache
+
+
 def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def app(request: Request) -> Response:
         admin: MastraAdmin = request.app.state.admin
         user = await authenticate(request, admin) if endpoint.auth else None
+        if endpoint.cache and user is not None:
+            cache = _response_cache(request, admin)
+            if cache is not None:
+                return await _cached(cache, request, user, admin)
+        return await respond(request, admin, user)
+
+    async def _cached(
+        cache: ResponseCache, request: Request, user: User, admin: MastraAdmin
+    ) -> Response:
+        scope = request.scope
+        key = (endpoint.operation_id, user.id, scope["path"], scope["query_string"])
+        body = cache.get(key)
+        if body is not None:
+            return Response(body, status_code=endpoint.status_code, media_type=JSON)
+        with cache.tracker.recording() as record:
+            response = await respond(request, admin, user)
+        if response.status_code == endpoint.status_code and response.media_type == JSON:
+            cache.put(key, record, bytes(response.body))
+        return response
+
+    async def respond(request: Request, admin: MastraAdmin, user: User | None) -> Response:
         body = None
         if endpoint.body is not None:
             payload = await _read_json(request)
@@ -144,9 +187,7 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
             return result
         if result is None and endpoint.status_code == 204:
             return Response(status_code=204)
-        return Response(
-            render_json(result), status_code=endpoint.status_code, media_type="application/json"
-        )
+        return Response(render_json(result), status_code=endpoint.status_code, media_type=JSON)
 
     app.__name__ = endpoint.operation_id
     return app
@@ -165,5 +206,66 @@ def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
         raise
 
 
-def to_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+def to_routes(endpoints: Sequence[Endpoint]) -> list[BaseRoute]:
     return [Route(e.path, _endpoint_app(e), methods=[e.method]) for e in endpoints]
+
+
+class IndexedRouter(Router):
+    """Starlette's router, but a request is matched only against the routes that can
+    match its path (Starlette tries every route in turn, about 60 here): those with as
+    many segments, the same two first segments and the same last one (or a parameter
+    there), plus the routes it cannot index (a parameter early on, a ``path``
+    parameter, a mount), all in their original order. Anything else falls through to
+    Starlette (redirects, 405, 404)."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        super().__init__(routes=list(routes))
+        always: set[int] = set()
+        by_last: dict[tuple[int, str, str, str], set[int]] = {}
+        by_shape: dict[tuple[int, str, str], set[int]] = {}
+        for position, route in enumerate(self.routes):
+            parts = self._parts(route)
+            if parts is None:
+                if not (isinstance(route, Route) and route.path.count("/") < 2):
+                    always.add(position)  # a short route only ever matches short paths
+            elif "{" in parts[-1]:
+                by_shape.setdefault((len(parts), parts[1], parts[2]), set()).add(position)
+            else:
+                key = (len(parts), parts[1], parts[2], parts[-1])
+                by_last.setdefault(key, set()).add(position)
+
+        def ordered(positions: set[int]) -> list[BaseRoute]:
+            return [self.routes[i] for i in sorted(positions | always)]
+
+        self._always = ordered(set())
+        self._by_shape = {key: ordered(found) for key, found in by_shape.items()}
+        self._by_last = {
+            key: ordered(found | by_shape.get(key[:3], set())) for key, found in by_last.items()
+        }
+
+    @staticmethod
+    def _parts(route: BaseRoute) -> list[str] | None:
+        if not isinstance(route, Route) or ":path}" in route.path:
+            return None
+        parts = route.path.split("/")
+        if len(parts) < 3 or "{" in parts[1] or "{" in parts[2]:
+            return None
+        return parts
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            parts = scope["path"].split("/")
+            if len(parts) >= 3:
+                shape = (len(parts), parts[1], parts[2])
+                candidates = self._by_last.get((*shape, parts[-1])) or self._by_shape.get(
+                    shape, self._always
+                )
+                for route in candidates:
+                    match, child_scope = route.matches(scope)
+                    if match is Match.FULL:
+                        scope.setdefault("router", self)
+                        scope["route"] = route
+                        scope.update(child_scope)
+                        await route.handle(scope, receive, send)
+                        return
+        await super().app(scope, receive, send)

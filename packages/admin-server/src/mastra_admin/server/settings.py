@@ -25,3 +25,9 @@ class ServerSettings(BaseSettings):
         default=True, description="Run the ingestion worker in the server process."
     )
     ui: bool = Field(default=True, description="Serve the web UI at /.")
+    response_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Memory for cached responses of read endpoints (0: none); only with a "
+        "storage that announces its changes (PostgreSQL with read_cache on).",
+    )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from mastra_admin.core.auth import ExternalIdentity
 from mastra_admin.core.build_logs import BuildLogs
+from mastra_admin.core.changes import Snapshot
 from mastra_admin.core.email import EmailMessage
 from mastra_admin.core.errors import (
     Conflict,
@@ -149,6 +150,7 @@ _log = structlog.get_logger("mastra_admin.core.admin")
 COLLECTOR_PATH = "/api/collector/{deployment_id}/spans/publish"
 
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+TOKEN_OWNERS_CACHED = 4096
 """How stale a token's ``last_used_at`` may get: recording every use would add a
 durable write to every request."""
 
@@ -217,6 +219,7 @@ class MastraAdmin:
             BuildLogs(file_storage) if file_storage is not None else None
         )
         self._collector_secret = collector_secret
+        self._token_owners: dict[str, tuple[Snapshot, UserApiToken, User]] = {}
         self._initialised = False
         self._closed = False
         self.orchestrator: BuildOrchestrator | None = (
@@ -624,7 +627,7 @@ class MastraAdmin:
     async def authenticate_token(self, raw: str) -> User:
         """The user an API token belongs to; ``Unauthenticated`` when the token is
         unknown, revoked or expired. Records the use."""
-        token = await self.storage.users.get_token_by_hash(hash_token(raw))
+        token, user = await self._token_owner(hash_token(raw))
         if token is None:
             raise Unauthenticated("invalid API token")
         now = utcnow()
@@ -632,12 +635,37 @@ class MastraAdmin:
             raise Unauthenticated("the API token was revoked", details={"token_id": token.id})
         if token.expires_at is not None and token.expires_at <= now:
             raise Unauthenticated("the API token has expired", details={"token_id": token.id})
-        user = await self.storage.users.get(token.user_id)
         if user is None:
             raise Unauthenticated("invalid API token")
         if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
             await self.storage.users.touch_token(token.id, now)
         return user
+
+    async def _token_owner(self, token_hash: str) -> tuple[UserApiToken | None, User | None]:
+        """The token with this hash and its user. While the storage's change tracking
+        vouches that neither changed since (``storage.changes``), from memory: every
+        request authenticates, and this is most of what it reads."""
+        tracker = self.storage.changes
+        if tracker is None or not tracker.live:
+            return await self._load_token_owner(token_hash)
+        cached = self._token_owners.get(token_hash)
+        if cached is not None and tracker.valid(cached[0]):
+            return cached[1], cached[2]
+        with tracker.recording() as record:
+            token, user = await self._load_token_owner(token_hash)
+        if token is not None and user is not None and record.complete:
+            owners = self._token_owners
+            owners.pop(token_hash, None)
+            if len(owners) >= TOKEN_OWNERS_CACHED:
+                owners.pop(next(iter(owners)))
+            owners[token_hash] = (tracker.snapshot_of(record), token, user)
+        return token, user
+
+    async def _load_token_owner(self, token_hash: str) -> tuple[UserApiToken | None, User | None]:
+        token = await self.storage.users.get_token_by_hash(token_hash)
+        if token is None:
+            return None, None
+        return token, await self.storage.users.get(token.user_id)
 
     # --- teams ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from mastra_admin.core.changes import ChangeTracker
 from mastra_admin.core.models import (
     Build,
     BuildStatus,
@@ -580,6 +581,10 @@ class AdminStorage(ABC):
     implement ``_init``/``_close``; ``init`` also creates the system roles."""
 
     type: ClassVar[str]
+
+    changes: ChangeTracker | None = None
+    """Set by storages that announce every committed change to every process; caches
+    above the storage (the API's response cache) use it. ``None``: nothing caches."""
 
     users: UserStore
     teams: TeamStore

@@ -124,6 +124,7 @@ endpoints = [
         permission="project:read",
         query=PageQuery,
         response=Page[Project],
+        cache=True,
     ),
     Endpoint(
         "POST",
@@ -137,7 +138,14 @@ endpoints = [
         status_code=201,
     ),
     Endpoint(
-        "GET", P, get_project, "A project", "projects", permission="project:read", response=Project
+        "GET",
+        P,
+        get_project,
+        "A project",
+        "projects",
+        permission="project:read",
+        response=Project,
+        cache=True,
     ),
     Endpoint(
         "PATCH",

@@ -136,6 +136,7 @@ endpoints = [
         "teams",
         access="user",
         response=list[Team],
+        cache=True,
     ),
     Endpoint(
         "POST",
@@ -148,7 +149,9 @@ endpoints = [
         response=Team,
         status_code=201,
     ),
-    Endpoint("GET", T, get_team, "A team", "teams", permission="team:read", response=Team),
+    Endpoint(
+        "GET", T, get_team, "A team", "teams", permission="team:read", response=Team, cache=True
+    ),
     Endpoint(
         "PATCH",
         T,
@@ -176,6 +179,7 @@ endpoints = [
         "members",
         permission="team:members:read",
         response=list[TeamMember],
+        cache=True,
     ),
     Endpoint(
         "PATCH",

@@ -16,7 +16,10 @@ from psycopg import errors as pg_errors
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
+from mastra_admin.core.changes import ChangeTracker
 from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, NotFound, Unavailable
+
+from ._changes import ChangeListener, QueryCache, StatementTables, statement_tables
 
 __all__ = ["Database", "Row", "is_uuid", "translate_error"]
 
@@ -143,6 +146,16 @@ def _first_line(exc: BaseException) -> str:
 
 _DRIVER_ERRORS = (psycopg.Error, PoolTimeout, PoolClosed)
 
+
+def _copy(found: Any) -> Any:
+    """Rows handed out from (or into) the query cache are the caller's own dicts."""
+    if found is None:
+        return None
+    if isinstance(found, list):
+        return [dict(row) for row in found]
+    return dict(found)
+
+
 # When each pooled connection last finished a query: one that worked a moment ago
 # is not worth a round trip to check before it is handed out again (if it broke
 # since, its query fails with Unavailable and the pool drops it).
@@ -179,6 +192,9 @@ class Database:
         self.schema = schema
         self._quoted = f'"{schema}"'
         self._cache: dict[str, str] = {}
+        self.tracker: ChangeTracker | None = None
+        self.listener: ChangeListener | None = None
+        self.query_cache: QueryCache | None = None
 
     def sql(self, text: str) -> str:
         cached = self._cache.get(text)
@@ -207,7 +223,7 @@ class Database:
     # The three calls below are the hot path: written out, without nested context
     # managers, because every microsecond here is paid by every query.
 
-    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+    async def _fetch_one(self, query: str, params: Params) -> Row | None:
         try:
             async with self._pool().connection() as conn:
                 cur = conn.cursor(row_factory=_text_dict_row)
@@ -218,7 +234,7 @@ class Database:
         except _DRIVER_ERRORS as exc:
             _raise(exc)
 
-    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+    async def _fetch_all(self, query: str, params: Params) -> list[Row]:
         try:
             async with self._pool().connection() as conn:
                 cur = conn.cursor(row_factory=_text_dict_row)
@@ -229,8 +245,7 @@ class Database:
         except _DRIVER_ERRORS as exc:
             _raise(exc)
 
-    async def execute(self, query: str, params: Params = None) -> int:
-        """Run a statement; return the number of rows it touched."""
+    async def _execute(self, query: str, params: Params) -> int:
         try:
             async with self._pool().connection() as conn:
                 cur = conn.cursor()
@@ -240,6 +255,72 @@ class Database:
                 return count
         except _DRIVER_ERRORS as exc:
             _raise(exc)
+
+    # With change tracking on (``track``), every statement is looked at once per query
+    # text: writes bump the tables they reach as soon as they return, reads note what
+    # they read (for the API's response cache) and may be answered from the query cache.
+
+    def track(self, tracker: ChangeTracker, listener: ChangeListener, cache: QueryCache) -> None:
+        self.tracker, self.listener, self.query_cache = tracker, listener, cache
+
+    def untrack(self) -> None:
+        self.tracker = self.listener = self.query_cache = None
+
+    def _wrote(self, tables: StatementTables) -> None:
+        tracker, listener = self.tracker, self.listener
+        if tracker is not None and listener is not None:
+            tracker.changed(listener.touched(tables.writes))
+
+    async def _read(self, one: bool, query: str, params: Params) -> Any:
+        tracker = self.tracker
+        assert tracker is not None
+        tables = statement_tables(query)
+        if tables.writes:
+            try:
+                return await (self._fetch_one if one else self._fetch_all)(query, params)
+            finally:
+                self._wrote(tables)
+        readable = tables.is_read and bool(tables.reads)
+        tracker.note_read(tables.reads if readable else None)
+        cache = self.query_cache
+        key = None
+        if cache is not None and readable and tracker.cacheable(tables.reads):
+            key = cache.key(query, params)
+        if key is None or cache is None:
+            return await (self._fetch_one if one else self._fetch_all)(query, params)
+        key = (one, key)
+        hit = cache.get(key)
+        if hit is not None:
+            return _copy(hit)
+        snapshot = tracker.snapshot(tables.reads)
+        found = await (self._fetch_one if one else self._fetch_all)(query, params)
+        cache.put(key, snapshot, _copy(found))
+        return found
+
+    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+        if self.tracker is None:
+            return await self._fetch_one(query, params)
+        row: Row | None = await self._read(True, query, params)
+        return row
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+        if self.tracker is None:
+            return await self._fetch_all(query, params)
+        rows: list[Row] = await self._read(False, query, params)
+        return rows
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        """Run a statement; return the number of rows it touched."""
+        if self.tracker is None:
+            return await self._execute(query, params)
+        tables = statement_tables(query)
+        try:
+            return await self._execute(query, params)
+        finally:
+            if tables.writes:
+                self._wrote(tables)
+            elif not tables.is_read:
+                self.tracker.note_read(None)
 
     async def fetch_required(self, query: str, params: Params = None) -> Row:
         """A statement that always returns a row (``INSERT ... RETURNING``)."""

@@ -113,6 +113,17 @@ class PgSettings(BaseModel):
         "fail.",
     )
     application_name: str = Field(default="mastra-admin", description="Shown in pg_stat_activity.")
+    read_cache: bool = Field(
+        default=True,
+        description="Cache reads of rarely changing tables (users, tokens, teams, members, "
+        "projects, roles) in each process, dropped on every change through PostgreSQL's "
+        "LISTEN/NOTIFY, and let the API cache whole responses the same way. Needs one "
+        "extra connection per process that stays in LISTEN; turn it off behind a pooler "
+        "in transaction mode (pgbouncer), where LISTEN does not work.",
+    )
+    read_cache_entries: int = Field(
+        default=4096, ge=1, description="Most query results each process keeps."
+    )
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
 
     @field_validator("schema_name")

@@ -12,10 +12,12 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
+from mastra_admin.core.changes import ChangeTracker
 from mastra_admin.core.errors import InvalidInput, Unavailable
 from mastra_admin.core.storage import AdminStorage
 
 from ._builds import PgBuildStore
+from ._changes import ChangeListener, QueryCache
 from ._db import Database, check_idle_connection, translate_error
 from ._deployments import PgDeploymentStore
 from ._embedded import EmbeddedPostgres
@@ -76,6 +78,8 @@ class PgAdminStorage(AdminStorage):
         self._db = Database(None, self.schema)
         self._lock = asyncio.Lock()
         self._ready = False
+        self._conninfo_used: str | None = None
+        self.listener: ChangeListener | None = None
         self.users = PgUserStore(self._db)
         self.teams = PgTeamStore(self._db)
         self.projects = PgProjectStore(self._db)
@@ -110,9 +114,12 @@ class PgAdminStorage(AdminStorage):
             return
         pool = self._external_pool
         if pool is None:
-            pool = await self._open_pool(await self._conninfo())
-        elif pool.closed:
-            await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
+            self._conninfo_used = await self._conninfo()
+            pool = await self._open_pool(self._conninfo_used)
+        else:
+            self._conninfo_used = pool.conninfo if isinstance(pool.conninfo, str) else None
+            if pool.closed:
+                await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
         self._db.pool = pool
 
     async def _init(self) -> None:
@@ -121,6 +128,8 @@ class PgAdminStorage(AdminStorage):
                 return
             await self._connect()
             await self.migrate()
+            if self.settings.read_cache:
+                await self._start_change_tracking()
             self._ready = True
             _log.info("pg.ready", schema=self.schema, embedded=self.embedded is not None)
 
@@ -159,6 +168,19 @@ class PgAdminStorage(AdminStorage):
             raise translate_error(exc) from exc
         return pool
 
+    async def _start_change_tracking(self) -> None:
+        """The listening connection, and the caches it keeps honest (see ``_changes``)."""
+        if self._conninfo_used is None:
+            _log.warning("pg.read_cache_off", reason="the pool's conninfo is not a string")
+            return
+        tracker = ChangeTracker()
+        cache = QueryCache(tracker, max_entries=self.settings.read_cache_entries)
+        listener = ChangeListener(self._conninfo_used, self.schema, tracker, on_reset=cache.clear)
+        self._db.track(tracker, listener, cache)
+        self.listener = listener
+        self.changes = tracker
+        await listener.start()
+
     async def migrate(self, *, check_only: bool = False) -> MigrationStatus:
         """Apply (or, with ``check_only``, list) pending schema migrations."""
         async with self.database.connection() as conn:
@@ -172,6 +194,10 @@ class PgAdminStorage(AdminStorage):
     async def _close(self) -> None:
         async with self._lock:
             self._ready = False
+            listener, self.listener, self.changes = self.listener, None, None
+            if listener is not None:
+                await listener.stop()
+            self._db.untrack()
             pool, self._db.pool = self._db.pool, None
             if pool is not None and pool is not self._external_pool:
                 await pool.close()
