@@ -3,9 +3,12 @@
 - 1,000,000 span events in JSONL files, a mix of the CloudExporter's records (collector
   files of 1,000 spans) and the specification's ``{type, data}`` envelope (two large
   FileExporter files in a build folder), ingested by the worker in its own process:
-  events/s and the process's peak RSS; beside it, in the same run, the engine's own
-  rate for the same files (``INSERT … SELECT`` of the same parsing SQL ``FROM
-  file(…, LineAsString)``).
+  events/s and the process's peak memory: all of it (RSS), its private part (RssAnon)
+  and the part backed by files (RssFile: mostly the engine's shared library); beside
+  it, in the same run, the engine's own rate for the same files (``INSERT … SELECT`` of
+  the same parsing SQL ``FROM file(…, LineAsString)``). The worker runs a second time
+  over a quarter of the data (build files a quarter of the size): its peak memory
+  should not follow the size of the files.
 - Lag, with the default settings: from a line written (a collector file or a line
   appended to a tailed file) to the span being queryable, p50 and p95.
 - Over 5,000,000 spans (500,000 traces over 30 days): a trace looked up by id, a
@@ -193,7 +196,7 @@ def _worker_rate(folder: Path, files: Path, builds: Path) -> dict[str, float]:
             "-m",
             "benchmarks.ingest",
             "--worker",
-            str(folder / "chdb-worker"),
+            str(folder / f"chdb-worker-{files.parent.name}"),
             str(files),
             str(builds),
         ],
@@ -424,11 +427,15 @@ def run() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        files, builds = generate(folder, SPANS)
+        files, builds = generate(folder / "full", SPANS)
         print(f"  generated {SPANS:,} spans in {time.perf_counter() - started:.1f} s", flush=True)
         idle = _idle_engine_memory(folder)
+        print(f"  idle engine: {idle}", flush=True)
+        small_files, small_builds = generate(folder / "quarter", SPANS // 4)
+        small = _worker_rate(folder, small_files, small_builds)
+        print(f"  worker, {SPANS // 4:,} spans: {small}", flush=True)
         worker = _worker_rate(folder, files, builds)
-        print(f"  worker: {worker}", flush=True)
+        print(f"  worker, {SPANS:,} spans: {worker}", flush=True)
         chdb = folder / "chdb"
         engine_rate = asyncio.run(_engine_rate(chdb, files, builds))
         lags = asyncio.run(_lag(chdb, folder))
@@ -484,11 +491,29 @@ def run() -> list[Figure]:
         ),
         Figure(
             "ingest",
-            "worker peak private memory",
+            "worker peak file-backed memory (RssFile: engine library pages)",
+            worker["file_mb"],
+            "MB",
+            idle["RssFile"],
+            "idle embedded engine",
+        ),
+        Figure(
+            "ingest",
+            "worker peak private memory (RssAnon)",
             worker["anon_mb"],
             "MB",
             idle["RssAnon"],
             "idle embedded engine",
+        ),
+        Figure(
+            "ingest",
+            f"worker peak private memory, {SPANS // 4:,} spans (build files 1/4 the size)",
+            small["anon_mb"],
+            "MB",
+            worker["anon_mb"],
+            f"at {SPANS:,} spans",
+            "not growing with size",
+            worker["anon_mb"] <= small["anon_mb"] * 1.15,
         ),
         Figure("ingest", f"trace by id p50, {n_spans}", queries["lookup_p50"] * 1000, "ms"),
         Figure(

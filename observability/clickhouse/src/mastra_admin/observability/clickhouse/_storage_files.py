@@ -13,6 +13,7 @@ repeated with its token, which ClickHouse deduplicates.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterable
@@ -38,6 +39,10 @@ FOLDERS: dict[str, str] = {
     "feedback": "feedback",
 }
 """Type folder -> signal."""
+
+MOVES_AT_ONCE = 8
+"""Files moved at the same time (claims, finished files): each durable move waits for
+its folders to reach the disk, which many moves share when they overlap."""
 
 INGEST = "_ingest"
 PROCESSED = "processed"
@@ -201,19 +206,31 @@ class StorageFiles:
         self.oldest_pending = found[0].last_modified.timestamp() if found else None
         return found
 
+    async def _move_all(self, moves: list[tuple[str, str]]) -> list[bool]:
+        """Move each (source, target), ``MOVES_AT_ONCE`` at a time; False for a source
+        that was gone (another worker was quicker, or it moved before a crash)."""
+        gate = asyncio.Semaphore(MOVES_AT_ONCE)
+
+        async def move(source: str, target: str) -> bool:
+            async with gate:
+                try:
+                    await self.storage.move(source, target)
+                except NotFound:
+                    return False
+                return True
+
+        return list(await asyncio.gather(*(move(s, t) for s, t in moves)))
+
     async def claim(self, files: Iterable[FileInfo], limit: int) -> int:
+        candidates = [
+            (info.path, self.claim_path(rel))
+            for info in files
+            if (rel := self._rel(info.path)) is not None
+        ]
         taken = 0
-        for info in files:
-            if taken >= limit:
-                break
-            rel = self._rel(info.path)
-            if rel is None:
-                continue
-            try:
-                await self.storage.move(info.path, self.claim_path(rel))
-            except NotFound:
-                continue  # another worker was quicker
-            taken += 1
+        while candidates and taken < limit:
+            now, candidates = candidates[: limit - taken], candidates[limit - taken :]
+            taken += sum(await self._move_all(now))
         return taken
 
     async def claimed(self) -> list[Claimed]:
@@ -363,23 +380,19 @@ class StorageFiles:
     async def finish(self, batch: Batch, progress: dict[str, int]) -> list[str]:
         """After the insert: record progress; move (or delete) the files read to the end.
         Returns the files finished now (not those finished before a crash)."""
-        done = []
+        ended = []
         for piece in batch.slices:
             progress[piece.identity] = piece.end
-            if not piece.eof:
-                continue
-            source = self.claim_path(piece.identity)
-            progress.pop(piece.identity, None)
-            if self.delete_after_process:
-                if await self.storage.delete(source):
-                    done.append(piece.identity)
-                continue
-            try:
-                await self.storage.move(source, self.processed_path(piece.identity))
-            except NotFound:
-                continue  # finished before a crash, or by a worker that adopted it
-            done.append(piece.identity)
-        return done
+            if piece.eof:
+                progress.pop(piece.identity, None)
+                ended.append(piece.identity)
+        if self.delete_after_process:
+            return [rel for rel in ended if await self.storage.delete(self.claim_path(rel))]
+        # A file already gone was finished before a crash, or by a worker that adopted it.
+        moved = await self._move_all(
+            [(self.claim_path(rel), self.processed_path(rel)) for rel in ended]
+        )
+        return [rel for rel, ok in zip(ended, moved, strict=True) if ok]
 
     async def quarantine(self, batch: Batch, progress: dict[str, int]) -> None:
         """Set aside the files of a batch ClickHouse keeps refusing."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import platform
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,6 +42,35 @@ MAX_ATTEMPTS = 3
 """Inserts ClickHouse refuses (not outages) before a batch is set aside."""
 
 
+_M_MMAP_THRESHOLD = -3
+LARGE_BUFFER_BYTES = 1024 * 1024
+"""Buffers from this size up are mapped on their own and returned to the system when
+freed (see ``_return_large_buffers``)."""
+_large_buffers_returned = False
+
+
+def _return_large_buffers() -> None:
+    """Make glibc give the chunks the worker reads (up to ``chunk_bytes`` each) back
+    to the system when they are freed.
+
+    glibc maps a large block on its own only while it is bigger than a threshold that
+    rises to the size of the last such block freed; after the first chunk every
+    later one came from the heap of whichever thread read it, and stayed there: about
+    100 MB of a worker's private memory held nothing. A fixed threshold stops that
+    (once per process; elsewhere than glibc nothing is changed)."""
+    global _large_buffers_returned
+    if _large_buffers_returned:
+        return
+    _large_buffers_returned = True
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc after all
+        _log.debug("ingest.mallopt_unavailable")
+
+
 def _event_type(signal: str) -> str:
     return "logs" if signal == "runtime" else signal
 
@@ -57,6 +88,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
         worker_id: str,
         build_dirs: list[str] | None = None,
     ) -> None:
+        _return_large_buffers()
         self.transport = transport
         self.database = database
         self.settings = settings
