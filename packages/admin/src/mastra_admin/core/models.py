@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 import structlog
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 __all__ = [
     "Build",
@@ -46,6 +46,7 @@ __all__ = [
     "TeamSettings",
     "User",
     "UserApiToken",
+    "UtcDatetime",
     "new_id",
     "utcnow",
 ]
@@ -107,25 +108,21 @@ JsonList = Annotated[list[Any], BeforeValidator(_safe_list)]
 JsonMap = Annotated[dict[str, Any], BeforeValidator(_safe_map)]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
+def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A timestamp, made timezone-aware UTC whatever it was given as (naive means UTC)."""
+
+
 class Entity(BaseModel):
-    """Base of every stored entity: strict about unknown fields, timestamps in UTC."""
+    """Base of every stored entity: strict about unknown fields, timestamps
+    (``UtcDatetime`` fields) in UTC."""
 
     model_config = ConfigDict(extra="ignore", validate_assignment=True, from_attributes=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _datetimes_in_utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return _utc(value)
-        return value
 
 
 # --- enums -----------------------------------------------------------------------
@@ -214,8 +211,8 @@ class User(Entity):
     name: str | None = None
     avatar_url: str | None = None
     metadata: JsonMap = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class UserApiToken(Entity):
@@ -227,10 +224,10 @@ class UserApiToken(Entity):
     token_hash: str
     token_prefix: str
     scopes: JsonList = Field(default_factory=list)
-    expires_at: datetime | None = None
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: UtcDatetime | None = None
+    last_used_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class TeamSettings(BaseModel):
@@ -249,8 +246,8 @@ class Team(Entity):
     settings: Annotated[TeamSettings, BeforeValidator(_safe_map)] = Field(
         default_factory=TeamSettings
     )
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class TeamMember(Entity):
@@ -258,7 +255,7 @@ class TeamMember(Entity):
     team_id: str
     user_id: str
     role: TeamRole = TeamRole.MEMBER
-    joined_at: datetime = Field(default_factory=utcnow)
+    joined_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class TeamInvite(Entity):
@@ -270,9 +267,9 @@ class TeamInvite(Entity):
     role: TeamRole = TeamRole.MEMBER
     invited_by: str
     token_hash: str
-    expires_at: datetime
-    accepted_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: UtcDatetime
+    accepted_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class TeamInstallation(Entity):
@@ -286,8 +283,8 @@ class TeamInstallation(Entity):
     account_type: str | None = None
     permissions: JsonMap = Field(default_factory=dict)
     metadata: JsonMap = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 # --- projects --------------------------------------------------------------------
@@ -319,8 +316,8 @@ class Project(Entity):
     settings: Annotated[ProjectSettings, BeforeValidator(_safe_map)] = Field(
         default_factory=ProjectSettings
     )
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
     @property
     def source_id(self) -> str | None:
@@ -342,8 +339,8 @@ class ProjectEnvVar(Entity):
     key: str
     encrypted_value: str
     is_secret: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class ProjectApiToken(Entity):
@@ -355,10 +352,10 @@ class ProjectApiToken(Entity):
     token_hash: str
     token_prefix: str
     scopes: JsonList = Field(default_factory=list)
-    last_used_at: datetime | None = None
-    expires_at: datetime | None = None
+    last_used_at: UtcDatetime | None = None
+    expires_at: UtcDatetime | None = None
     created_by: str
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 # --- deployments and builds ------------------------------------------------------
@@ -385,9 +382,9 @@ class Deployment(Entity):
     internal_port: int | None = None
     env_var_overrides: list[EnvVarOverride] = Field(default_factory=list)
     auto_shutdown: bool = False
-    expires_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    expires_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
     @field_validator("env_var_overrides", mode="before")
     @classmethod
@@ -419,11 +416,11 @@ class Build(Entity):
     log_path: str | None = None
     error_message: str | None = None
     worker_id: str | None = None
-    lease_expires_at: datetime | None = None
-    queued_at: datetime = Field(default_factory=utcnow)
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    lease_expires_at: UtcDatetime | None = None
+    queued_at: UtcDatetime = Field(default_factory=utcnow)
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class RunningServer(Entity):
@@ -438,12 +435,12 @@ class RunningServer(Entity):
     host: str
     port: int = Field(ge=1, le=65535)
     health_status: HealthStatus = HealthStatus.STARTING
-    last_health_check: datetime | None = None
+    last_health_check: UtcDatetime | None = None
     memory_usage_mb: float | None = None
     cpu_percent: float | None = None
     metadata: JsonMap = Field(default_factory=dict)
-    started_at: datetime = Field(default_factory=utcnow)
-    stopped_at: datetime | None = None
+    started_at: UtcDatetime = Field(default_factory=utcnow)
+    stopped_at: UtcDatetime | None = None
 
 
 class Route(Entity):
@@ -460,9 +457,9 @@ class Route(Entity):
     tls_enabled: bool = False
     provider_route_id: str | None = None
     metadata: JsonMap = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
-    last_health_check: datetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    last_health_check: UtcDatetime | None = None
 
 
 # --- RBAC ------------------------------------------------------------------------
@@ -477,8 +474,8 @@ class Role(Entity):
     description: str | None = None
     permissions: JsonList = Field(default_factory=list)
     is_system: bool = False
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class RoleAssignment(Entity):
@@ -489,7 +486,7 @@ class RoleAssignment(Entity):
     user_id: str
     resource_type: ResourceType | None = None
     resource_id: str | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 # --- lists -----------------------------------------------------------------------

@@ -694,6 +694,8 @@ class BuildOrchestrator:
                 continue
             self.stats.recovered_builds += 1
             _log.warning("build.recovered", build_id=build.id, worker_id=build.worker_id)
+            if runner is not None:
+                await runner.abandon_build(build.id)
             deployment = await storage.deployments.get(build.deployment_id)
             if runner is not None and deployment is not None:
                 for server in await storage.servers.list_active(build.deployment_id):

@@ -117,6 +117,11 @@ class ProjectRunner(ABC):
         """Delete kept build outputs of every build not in ``keep`` that no running
         server uses; return the build ids removed."""
 
+    async def abandon_build(self, build_id: str) -> None:
+        """Recovery: the worker that ran this build is gone (killed, say). End whatever
+        of its steps still runs on this machine, leaving servers alone. Runners whose
+        builds cannot outlive their worker keep this no-op."""
+
     def artifact_roots(self) -> list[str]:
         """Local folders holding one sub-folder per build, each with the build's
         ``observability/`` dir (spans, logs, runtime output) for the ingestion worker.

@@ -55,6 +55,7 @@ from mastra_admin.runners.local._process import (
     matching_process,
     run_step,
     snapshot_descendants,
+    sweep_dir,
 )
 from mastra_admin.runners.local._settings import LocalRunnerSettings
 
@@ -290,6 +291,27 @@ class LocalProcessRunner(ProjectRunner):
         """The builds folder: each build's ``observability/`` dir (spans and logs per
         the env contract, and the server's captured output) is read by ingestion."""
         return [str(self.builds_dir)]
+
+    async def abandon_build(self, build_id: str) -> None:
+        """End what an interrupted build left running in its folder (its worker was
+        killed: step processes, and helpers that left their group), unless a live
+        process still holds the build or a server of it runs."""
+        if build_id in self._building:
+            return
+        layout = self._layout(build_id)
+        if not layout.root.is_dir():
+            return
+        lock = BuildLock(layout)
+        if not lock.acquire():
+            return  # a build or start in another live process holds it
+        try:
+            if _has_live_server(layout):
+                return
+            killed = await asyncio.to_thread(sweep_dir, layout.root)
+        finally:
+            lock.release()
+        if killed:
+            _log.warning("build.leftovers_killed", build_id=build_id, pids=killed)
 
     async def prune_artifacts(self, keep: Sequence[str]) -> list[str]:
         keep_ids = set(keep)
