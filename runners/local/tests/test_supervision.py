@@ -194,3 +194,23 @@ async def test_prune_leaves_a_build_in_progress_alone(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await other.prune_artifacts(keep=[]) == [ctx.build.id]
+
+
+async def test_secret_values_never_reach_the_captured_output(
+    local_runner: LocalProcessRunner, built_project: BuiltProject
+) -> None:
+    """The server prints what it likes; what the relay writes has the deployment's
+    secret values masked, as build logs do."""
+    assert built_project.artifact is not None
+    ctx = built_project.context(secrets=["weather", "x" * 70_000])
+    server = await local_runner.start(ctx, built_project.artifact, LogCollector())
+    try:
+        await asyncio.to_thread(generate, server.host, server.port, "is it sunny?")
+    finally:
+        await local_runner.stop(server, grace_s=2)
+    runtime = Path(built_project.artifact.path) / "observability" / "runtime"
+    relay_pid = server.metadata["relay_pid"]
+    captured = "".join(p.read_text() for p in sorted(runtime.glob(f"stdout-*-{relay_pid}.log")))
+    messages = [json.loads(line)["msg"] for line in captured.splitlines()]
+    assert "agent *** generated a reply" in messages
+    assert "weather" not in captured

@@ -7,12 +7,15 @@ writes into a closed pipe, while the admin restarts. Files are
 ``{dir}/{stream}-{unix_ms}-{relay_pid}.log``; a file is never rewritten, a full one is
 closed and a new one started; the oldest beyond ``--keep`` per stream are deleted.
 SIGTERM and SIGINT are ignored: the relay ends when the server and everything that
-inherited its output are gone, so their last lines are kept.
+inherited its output are gone, so their last lines are kept. With ``--secrets-fd``
+it first reads a JSON list of secret values from that descriptor (to its end) and
+writes ``***`` in their place, as build logs do.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import selectors
 import signal
@@ -22,7 +25,10 @@ CHUNK = 65536
 
 
 class RotatingFile:
-    def __init__(self, directory: str, stream: str, max_bytes: int, keep: int) -> None:
+    def __init__(
+        self, directory: str, stream: str, max_bytes: int, keep: int, secrets: list[bytes]
+    ) -> None:
+        self.secrets = secrets
         self.directory = directory
         self.stream = stream
         self.max_bytes = max_bytes
@@ -80,6 +86,9 @@ class RotatingFile:
 
     def _write_lines(self, block: bytes) -> None:
         """Write ``block`` (whole lines), starting a new file only between lines."""
+        for secret in self.secrets:
+            if secret in block:
+                block = block.replace(secret, b"***")
         start, end_of_block = 0, len(block)
         while start < end_of_block:
             if self.fd is None or self.size >= self.max_bytes:
@@ -112,13 +121,15 @@ def main() -> int:
     parser.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--keep", type=int, default=20)
     parser.add_argument("--stderr-fd", type=int, default=3)
+    parser.add_argument("--secrets-fd", type=int, default=None)
     args = parser.parse_args()
+    secrets = _read_secrets(args.secrets_fd)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.makedirs(args.dir, exist_ok=True)
     files = {
-        0: RotatingFile(args.dir, "stdout", args.max_bytes, args.keep),
-        args.stderr_fd: RotatingFile(args.dir, "stderr", args.max_bytes, args.keep),
+        0: RotatingFile(args.dir, "stdout", args.max_bytes, args.keep, secrets),
+        args.stderr_fd: RotatingFile(args.dir, "stderr", args.max_bytes, args.keep, secrets),
     }
     selector = selectors.DefaultSelector()
     for fd in files:
@@ -139,6 +150,21 @@ def main() -> int:
                 open_fds.discard(fd)
                 files[fd].close()
     return 0
+
+
+def _read_secrets(fd: int | None) -> list[bytes]:
+    """Secret values to mask, longest first (a secret holding another goes whole)."""
+    if fd is None:
+        return []
+    raw = b""
+    while True:
+        chunk = os.read(fd, CHUNK)
+        if not chunk:
+            break
+        raw += chunk
+    os.close(fd)
+    values = {str(v).encode() for v in json.loads(raw or b"[]") if v}
+    return sorted(values, key=len, reverse=True)
 
 
 if __name__ == "__main__":

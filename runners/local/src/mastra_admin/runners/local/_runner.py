@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import json
 import os
 import shutil
 import signal
@@ -491,6 +492,7 @@ class LocalProcessRunner(ProjectRunner):
         """Start the log relay, then the server with its output piped into it."""
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
+        secrets_read, secrets_write = os.pipe()
         relay_child: asyncio.subprocess.Process | None = None
         try:
             relay_child = await asyncio.create_subprocess_exec(
@@ -506,13 +508,21 @@ class LocalProcessRunner(ProjectRunner):
                 str(self.settings.runtime_log_keep),
                 "--stderr-fd",
                 str(err_read),
+                "--secrets-fd",
+                str(secrets_read),
                 stdin=out_read,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
-                pass_fds=(err_read,),
+                pass_fds=(err_read, secrets_read),
                 env={},
                 start_new_session=True,
             )
+            os.close(secrets_read)
+            secrets_read = -1
+            # The server's secret values, masked in its captured output as in build
+            # logs; through a pipe, never a file or the command line.
+            sending, secrets_write = secrets_write, -1  # _send_secrets closes it
+            await asyncio.to_thread(_send_secrets, sending, ctx.secrets)
             try:
                 child = await asyncio.create_subprocess_exec(
                     *argv,
@@ -526,8 +536,9 @@ class LocalProcessRunner(ProjectRunner):
             except OSError as exc:
                 raise BuildFailed("start", f"{describe(argv)} could not be started: {exc}") from exc
         except BaseException:
-            for fd in (out_read, out_write, err_read, err_write):
-                os.close(fd)
+            for fd in (out_read, out_write, err_read, err_write, secrets_read, secrets_write):
+                if fd >= 0:
+                    os.close(fd)
             if relay_child is not None:
                 await _reap_relay(relay_child, None)
             raise
@@ -720,6 +731,15 @@ class LocalProcessRunner(ProjectRunner):
 
 
 # --- helpers ----------------------------------------------------------------------
+
+
+def _send_secrets(fd: int, secrets: Sequence[str]) -> None:
+    """Write the secrets for the relay and close the pipe (the relay reads to its end)."""
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(json.dumps([s for s in secrets if s]).encode())
+    except BrokenPipeError:
+        pass  # the relay died at once; the start fails on its own
 
 
 def _new_server_id() -> str:
