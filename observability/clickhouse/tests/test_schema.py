@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mastra_admin.core.errors import Unavailable
+from mastra_admin.core.observability import TraceQuery
 from mastra_admin.observability.clickhouse import (
     HOURLY_VIEWS,
     MIGRATIONS,
@@ -16,6 +17,7 @@ from mastra_admin.observability.clickhouse import (
     ClickHouseObservability,
     Schema,
 )
+from mastra_admin.observability.clickhouse import _schema as schema_module
 from mastra_admin.observability.clickhouse._batch import Batch, Slice
 
 from .conftest import fixture_records, jsonl, settings_for
@@ -72,7 +74,10 @@ async def test_partitions_order_and_ttl_follow_the_settings(chdb_path: Path) -> 
         assert "non_replicated_deduplication_window = 1000" in spans["engine_full"]
         assert "toIntervalDay(30)" in tables["mastra_admin_logs"]["engine_full"]
         traces = tables["mastra_admin_traces"]
-        assert traces["sorting_key"] == "project_id, deployment_id, start_time, trace_id"
+        assert traces["sorting_key"] == "project_id, start_time, trace_id"
+        assert "index_granularity = 1024," in traces["engine_full"]
+        counts = tables["mastra_admin_trace_span_counts"]
+        assert "index_granularity = 1024," in counts["engine_full"]
         await backend.close()
 
         shorter = ClickHouseObservability(settings.model_copy(update={"retention_days": 7}))
@@ -179,3 +184,52 @@ async def test_a_later_migration_counts_the_spans_already_stored(
         f"SELECT trace_id, sum(spans) AS n FROM {db}.mastra_admin_trace_span_counts GROUP BY trace_id"
     )
     assert [(r["trace_id"], r["n"]) for r in rows] == [("27712e47a2c673afd73afac18fcacaa5", 2)]
+
+
+async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_rows(
+    chdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    db = backend.settings.database
+    table = f"{db}.mastra_admin_ingest_landing_spans"
+
+    async def ingest(name: str, project: str) -> None:
+        records = [
+            {**r, "project_id": project, "deployment_id": "d"} for r in fixture_records("spans")
+        ]
+        data = jsonl(records)
+        batch = Batch(
+            signal="spans", slices=[Slice(identity=name, location=name, start=0, end=len(data))]
+        )
+        await backend.transport.insert_lines(table, data, batch.insert_settings())
+
+    async def traces_and_counts() -> list[tuple[str, str, int]]:
+        rows = await backend.transport.fetch(
+            f"SELECT t.project_id AS p, t.trace_id AS t, c.n AS n FROM {db}.mastra_admin_traces AS t "
+            f"LEFT JOIN (SELECT project_id, trace_id, sum(spans) AS n FROM "
+            f"{db}.mastra_admin_trace_span_counts GROUP BY project_id, trace_id) AS c "
+            "ON c.project_id = t.project_id AND c.trace_id = t.trace_id ORDER BY p"
+        )
+        return [(r["p"], r["t"], int(r["n"])) for r in rows]
+
+    try:
+        # A database migrated (and holding traces) before migration 3 existed.
+        monkeypatch.setattr(schema_module, "MIGRATIONS", MIGRATIONS[:2])
+        await backend.init()
+        await ingest("spans/p1/a.jsonl", "p1")
+        before = await traces_and_counts()
+        assert len(before) == 1
+        monkeypatch.undo()
+        assert [m.version for m in (await backend.check()).pending] == [3]
+        assert [m.version for m in await backend.schema.migrate()] == [3]
+        assert (await backend.check()).up_to_date
+        assert await traces_and_counts() == before
+        # The views write into the new tables.
+        await ingest("spans/p2/b.jsonl", "p2")
+        after = await traces_and_counts()
+        assert [(p, n) for p, _t, n in after] == [("p1", 2), ("p2", 2)]
+        page = await backend.query.list_traces(TraceQuery(project_id="p2"))
+        assert [(t.trace_id, t.span_count) for t in page.items] == [(after[1][1], 2)]
+    finally:
+        await backend.drop()
+        await backend.close()

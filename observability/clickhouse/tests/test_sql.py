@@ -93,8 +93,9 @@ def test_trace_list_statements() -> None:
     )
     assert count.sql.startswith("SELECT count() AS total FROM db.mastra_admin_traces WHERE ")
     assert "FINAL" not in rows.sql
-    assert "ORDER BY start_time DESC, trace_id LIMIT {_limit:UInt32} OFFSET {_offset:UInt32}" in (
-        rows.sql
+    assert (
+        "ORDER BY start_time DESC, trace_id DESC LIMIT {_limit:UInt32} OFFSET {_offset:UInt32}"
+        in rows.sql
     )
     assert rows.params["_limit"] == 20
     assert rows.params["_offset"] == 40

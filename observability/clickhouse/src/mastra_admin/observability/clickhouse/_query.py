@@ -3,7 +3,9 @@
 Hot paths read without ``FINAL``: ingestion is exactly-once, so the replacing tables
 only hold a second row for an event that arrived from two sources, until a merge. A
 trace is looked up by id through the bloom-filter index, then its spans by their
-primary key. Hour-aligned time series read the hourly views; others the raw table.
+primary key. A page of traces is read backwards along the traces' key (project, start
+time), so the newest page reads a few granules at the end of the project's range.
+Hour-aligned time series read the hourly views; others the raw table.
 """
 
 from __future__ import annotations
@@ -280,7 +282,11 @@ class QueryBuilder:
         w.equals("trace_id", q.trace_id)
         w.equals("status", q.status.value if q.status else None)
         w.contains("name", q.name)
-        return self._page(TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id", q.limit, q.offset)
+        # Backwards along the table's key (project, start_time, trace_id): the newest
+        # page is read from the end of the project's range, not sorted from all of it.
+        return self._page(
+            TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id DESC", q.limit, q.offset
+        )
 
     def span_counts(self, trace_ids: list[str], project_ids: list[str]) -> Statement:
         """Spans per trace, from the counts view (its key starts with the project)."""

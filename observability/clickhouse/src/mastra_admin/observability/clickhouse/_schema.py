@@ -600,24 +600,34 @@ def parser_select(parser: _Parser, db: str) -> str:
 # --- DDL ------------------------------------------------------------------------------
 
 
-def _table_settings(window: int) -> str:
-    return f"SETTINGS index_granularity = 8192, non_replicated_deduplication_window = {window}"
+def _table_settings(window: int, granularity: int = 8192) -> str:
+    return (
+        f"SETTINGS index_granularity = {granularity}, "
+        f"non_replicated_deduplication_window = {window}"
+    )
 
 
 def _ttl(column: str, days: int) -> str:
     return f"TTL toDateTime({column}) + INTERVAL {days} DAY"
 
 
-def _event_tables(db: str, days: int, log_days: int, window: int) -> list[str]:
-    settings = _table_settings(window)
-    status = "Enum8('unset' = 0, 'ok' = 1, 'error' = 2)"
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {db}.{TRACES} (
+_STATUS = "Enum8('unset' = 0, 'ok' = 1, 'error' = 2)"
+_TRACES_KEY_V1 = "project_id, deployment_id, start_time, trace_id"
+_TRACES_KEY = "project_id, start_time, trace_id"
+"""Traces of a project in time order (migration 3): the newest page of a project, or of
+one of its deployments, is read backwards from the end of its key range."""
+_PAGE_GRANULARITY = 1024
+"""Rows per granule of the tables a page of traces reads by key (traces, span counts):
+a page reads a few granules, and a smaller granule is less to read and decompress."""
+
+
+def _traces_table(db: str, name: str, days: int, settings: str, key: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {db}.{name} (
     trace_id String,
     project_id LowCardinality(String),
     deployment_id LowCardinality(String),
     name String,
-    status {status},
+    status {_STATUS},
     start_time {_TS},
     end_time Nullable({_TS}),
     duration_ms Nullable(Float64),
@@ -631,9 +641,16 @@ def _event_tables(db: str, days: int, log_days: int, window: int) -> list[str]:
 )
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)
-ORDER BY (project_id, deployment_id, start_time, trace_id)
+ORDER BY ({key})
 {_ttl("start_time", days)}
-{settings}""",
+{settings}"""
+
+
+def _event_tables(db: str, days: int, log_days: int, window: int) -> list[str]:
+    settings = _table_settings(window)
+    status = _STATUS
+    return [
+        _traces_table(db, TRACES, days, settings, _TRACES_KEY_V1),
         f"""CREATE TABLE IF NOT EXISTS {db}.{SPANS} (
     span_id String,
     trace_id String,
@@ -939,13 +956,8 @@ SPAN_COUNTS = "mastra_admin_trace_span_counts"
 _TTL_COLUMNS = {TRACES: "start_time", SPANS: "start_time", SPAN_COUNTS: "first_start"}
 
 
-def _span_counts(db: str, days: int, window: int) -> list[str]:
-    """Spans per trace, kept by a view so that a page of traces gets its span counts
-    by primary key instead of scanning the spans. Spans already stored are counted by
-    a backfill right after the view starts (spans inserted in the few milliseconds
-    between the two are counted twice)."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {db}.{SPAN_COUNTS} (
+def _span_counts_table(db: str, name: str, days: int, settings: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {db}.{name} (
     project_id LowCardinality(String),
     deployment_id LowCardinality(String),
     trace_id String,
@@ -955,7 +967,16 @@ def _span_counts(db: str, days: int, window: int) -> list[str]:
 ENGINE = SummingMergeTree
 ORDER BY (project_id, deployment_id, trace_id)
 {_ttl("first_start", days)}
-{_table_settings(window)}""",
+{settings}"""
+
+
+def _span_counts(db: str, days: int, window: int) -> list[str]:
+    """Spans per trace, kept by a view so that a page of traces gets its span counts
+    by primary key instead of scanning the spans. Spans already stored are counted by
+    a backfill right after the view starts (spans inserted in the few milliseconds
+    between the two are counted twice)."""
+    return [
+        _span_counts_table(db, SPAN_COUNTS, days, _table_settings(window)),
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{SPAN_COUNTS}_view TO {db}.{SPAN_COUNTS} AS
 SELECT project_id, deployment_id, trace_id, count() AS spans, min(start_time) AS first_start
 FROM {db}.{SPANS}
@@ -969,6 +990,35 @@ GROUP BY project_id, deployment_id, trace_id""",
 
 
 # --- migrations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A table made again, because ClickHouse changes neither the sorting key nor the
+    granularity of a table in place: the views that read or write it are dropped, its
+    rows copied into the new table, which takes its name, and the views created again
+    (by the migration's statements)."""
+
+    table: str
+    sorting_key: str
+    granularity: int
+    create: str
+    """``CREATE TABLE`` of the new table, named ``{table}_rebuilt``."""
+    views: tuple[str, ...]
+
+
+def _view_statements(statements: list[str], db: str, views: tuple[str, ...]) -> list[str]:
+    prefix = f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}."
+    named = {f"{prefix}{v}" for v in views}
+    return [s for s in statements if " ".join(s.split()[:7]) in named]
+
+
+_TRACE_VIEWS = (
+    "mastra_admin_ingest_load_traces",
+    "mastra_admin_traces_from_spans",
+    HOURLY_VIEWS[TRACES],
+)
+_SPAN_COUNT_VIEWS = (f"{SPAN_COUNTS}_view",)
 
 
 @dataclass(frozen=True)
@@ -986,16 +1036,49 @@ class Migration:
             ]
         if self.version == 2:
             return _span_counts(db, days, window)
+        if self.version == 3:
+            events = _event_tables(db, days, log_days, window)
+            views = [
+                *_hourly_views(db, days, log_days, window),
+                *_pipeline(db, window, events),
+                *_span_counts(db, days, window),
+            ]
+            return _view_statements(views, db, _TRACE_VIEWS + _SPAN_COUNT_VIEWS)
         raise ValueError(f"unknown migration {self.version}")  # pragma: no cover
 
+    def rebuilds(self, db: str, days: int, window: int) -> list[Rebuild]:
+        """Tables to make again before the statements run."""
+        if self.version != 3:
+            return []
+        settings = _table_settings(window, _PAGE_GRANULARITY)
+        return [
+            Rebuild(
+                TRACES,
+                _TRACES_KEY,
+                _PAGE_GRANULARITY,
+                _traces_table(db, f"{TRACES}_rebuilt", days, settings, _TRACES_KEY),
+                _TRACE_VIEWS,
+            ),
+            Rebuild(
+                SPAN_COUNTS,
+                "project_id, deployment_id, trace_id",
+                _PAGE_GRANULARITY,
+                _span_counts_table(db, f"{SPAN_COUNTS}_rebuilt", days, settings),
+                _SPAN_COUNT_VIEWS,
+            ),
+        ]
+
     def checksum(self) -> str:
-        text = "\n".join(self.statements("db", 1, 1, 100))
+        parts = self.statements("db", 1, 1, 100)
+        parts += [r.create for r in self.rebuilds("db", 1, 100)]
+        text = "\n".join(parts)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, hourly views and the ingestion pipeline"),
     Migration(2, "span counts per trace"),
+    Migration(3, "traces in time order per project, finer granules for trace pages"),
 )
 
 
@@ -1108,6 +1191,8 @@ ORDER BY version"""
             _log.info(
                 "clickhouse.migration.started", version=migration.version, name=migration.name
             )
+            for rebuild in migration.rebuilds(self.db, self.retention_days, self.dedup_window):
+                await self._rebuild(rebuild)
             for statement in migration.statements(
                 self.db, self.retention_days, self.log_retention_days, self.dedup_window
             ):
@@ -1126,6 +1211,39 @@ ORDER BY version"""
             _log.info("clickhouse.migration.finished", version=migration.version)
         await self._sync_ttl()
         return done
+
+    async def _rebuild(self, rebuild: Rebuild) -> None:
+        """Make ``rebuild.table`` again with its rows. Each step can run again: a run cut
+        short is finished by the next one (the old table is dropped only after the new
+        one took its name). Rows inserted into the table while it is copied, by another
+        process, would be lost: migrate before ingestion starts (``init()`` does)."""
+        db, table = self.db, rebuild.table
+        await self.transport.execute(f"DROP TABLE IF EXISTS {db}.{table}_replaced SYNC")
+        rows = await self.transport.fetch(
+            "SELECT sorting_key, engine_full FROM system.tables "
+            "WHERE database = {db:String} AND name = {t:String}",
+            {"db": db, "t": table},
+        )
+        if rows and (
+            rows[0]["sorting_key"] == rebuild.sorting_key
+            and f"index_granularity = {rebuild.granularity}," in str(rows[0]["engine_full"])
+        ):
+            return
+        _log.info("clickhouse.table.rebuilding", table=table)
+        for view in rebuild.views:
+            await self.transport.execute(f"DROP VIEW IF EXISTS {db}.{view} SYNC")
+        await self.transport.execute(f"DROP TABLE IF EXISTS {db}.{table}_rebuilt SYNC")
+        await self.transport.execute(rebuild.create)
+        await self.transport.execute(
+            f"INSERT INTO {db}.{table}_rebuilt SELECT * FROM {db}.{table} "
+            "SETTINGS insert_deduplicate = 0"
+        )
+        await self.transport.execute(
+            f"RENAME TABLE {db}.{table} TO {db}.{table}_replaced, "
+            f"{db}.{table}_rebuilt TO {db}.{table}"
+        )
+        await self.transport.execute(f"DROP TABLE IF EXISTS {db}.{table}_replaced SYNC")
+        _log.info("clickhouse.table.rebuilt", table=table)
 
     async def _sync_ttl(self) -> None:
         existing = await self._existing()
