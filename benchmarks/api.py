@@ -57,8 +57,9 @@ REAL_APP = textwrap.dedent(
     from mastra_admin.stores.pg import PgAdminStorage, PgSettings
 
     url, data, port, cache = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    storage_settings = PgSettings.model_validate({"url": url, "read_cache": cache})
     admin = MastraAdmin(
-        storage=PgAdminStorage(settings=PgSettings.model_validate({"url": url, "read_cache": cache})),
+        storage=PgAdminStorage(settings=storage_settings),
         file_storage=LocalFileStorage(data + "/files"),
         encryption=AesGcmEncryption.from_key_file(data + "/keys.json"),
         settings=MastraAdminSettings(data_dir=data),
