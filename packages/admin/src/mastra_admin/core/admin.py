@@ -120,6 +120,7 @@ from mastra_admin.core.storage import (
     RunningServerUpdate,
     TeamUpdate,
     UserUpdate,
+    last_owner_conflict,
 )
 from mastra_admin.core.tokens import (
     INVITE_TOKEN_PREFIX,
@@ -783,11 +784,11 @@ class MastraAdmin:
         if TeamRole.OWNER in (member.role, data.role):
             self._ensure_owner_power(access, "make or demote an owner")
         if member.role is TeamRole.OWNER and await self._owner_count(team_id) <= 1:
-            raise Conflict(
-                "the team's last owner cannot be demoted: make someone else owner first",
-                details={"field": "role", "user_id": user_id},
-            )
-        updated = await self.storage.teams.update_member_role(team_id, user_id, data.role)
+            raise last_owner_conflict("role", user_id)
+        # Checked again by the storage, atomically: another owner may be leaving now.
+        updated = await self.storage.teams.update_member_role(
+            team_id, user_id, data.role, keep_owner=True
+        )
         _log.info(
             "member.role_changed",
             team_id=team_id,
@@ -810,11 +811,8 @@ class MastraAdmin:
                 access = await self.authorizer.access(actor_id, team_id)
                 self._ensure_owner_power(access, "remove an owner")
         if member.role is TeamRole.OWNER and await self._owner_count(team_id) <= 1:
-            raise Conflict(
-                "the team's last owner cannot leave: make someone else owner first",
-                details={"field": "user_id", "user_id": user_id},
-            )
-        await self.storage.teams.remove_member(team_id, user_id)
+            raise last_owner_conflict("user_id", user_id)
+        await self.storage.teams.remove_member(team_id, user_id, keep_owner=True)
         project_ids = {p.id for p in await self._team_projects(team_id)}
         for assignment in await self.storage.rbac.list_assignments_for_user(user_id):
             in_team = (

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from mastra_admin.core.changes import ChangeTracker
+from mastra_admin.core.errors import Conflict
 from mastra_admin.core.models import (
     Build,
     BuildStatus,
@@ -63,7 +64,18 @@ __all__ = [
     "TeamUpdate",
     "UserStore",
     "UserUpdate",
+    "last_owner_conflict",
 ]
+
+
+def last_owner_conflict(field: str, user_id: str) -> Conflict:
+    """The error for a change that would leave a team without an owner (``field``:
+    ``role`` for a demotion, ``user_id`` for a removal)."""
+    what = "be demoted" if field == "role" else "leave"
+    return Conflict(
+        f"the team's last owner cannot {what}: make someone else owner first",
+        details={"field": field, "user_id": user_id},
+    )
 
 
 class Patch(BaseModel):
@@ -253,11 +265,17 @@ class TeamStore(ABC):
     async def count_members(self, team_id: str) -> int: ...
 
     @abstractmethod
-    async def update_member_role(self, team_id: str, user_id: str, role: TeamRole) -> TeamMember:
-        """``NotFound`` when not a member."""
+    async def update_member_role(
+        self, team_id: str, user_id: str, role: TeamRole, *, keep_owner: bool = False
+    ) -> TeamMember:
+        """``NotFound`` when not a member. With ``keep_owner``, ``Conflict`` (field
+        ``role``) instead when this would leave the team without an owner, decided
+        atomically: two owners demoting each other at once cannot both succeed."""
 
     @abstractmethod
-    async def remove_member(self, team_id: str, user_id: str) -> bool: ...
+    async def remove_member(self, team_id: str, user_id: str, *, keep_owner: bool = False) -> bool:
+        """Whether a member was removed. With ``keep_owner``, ``Conflict`` (field
+        ``user_id``) instead when they are the team's last owner (atomically)."""
 
     @abstractmethod
     async def create_invite(self, invite: TeamInvite) -> TeamInvite: ...

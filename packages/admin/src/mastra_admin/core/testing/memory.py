@@ -60,6 +60,7 @@ from mastra_admin.core.storage import (
     TeamUpdate,
     UserStore,
     UserUpdate,
+    last_owner_conflict,
 )
 
 __all__ = ["InMemoryAdminStorage"]
@@ -400,7 +401,9 @@ class _Teams(_Store, TeamStore):
         async with self._s.lock:
             return sum(1 for m in self._s.members.values() if m.team_id == team_id)
 
-    async def update_member_role(self, team_id: str, user_id: str, role: TeamRole) -> TeamMember:
+    async def update_member_role(
+        self, team_id: str, user_id: str, role: TeamRole, *, keep_owner: bool = False
+    ) -> TeamMember:
         async with self._s.lock:
             member = self._find_member(team_id, user_id)
             if member is None:
@@ -408,16 +411,26 @@ class _Teams(_Store, TeamStore):
                     "the user is not a member of this team",
                     details={"team_id": team_id, "user_id": user_id},
                 )
+            if keep_owner and role is not TeamRole.OWNER and self._last_owner(member):
+                raise last_owner_conflict("role", user_id)
             member.role = role
             return _copy(member)
 
-    async def remove_member(self, team_id: str, user_id: str) -> bool:
+    async def remove_member(self, team_id: str, user_id: str, *, keep_owner: bool = False) -> bool:
         async with self._s.lock:
             member = self._find_member(team_id, user_id)
             if member is None:
                 return False
+            if keep_owner and self._last_owner(member):
+                raise last_owner_conflict("user_id", user_id)
             del self._s.members[member.id]
             return True
+
+    def _last_owner(self, member: TeamMember) -> bool:
+        return member.role is TeamRole.OWNER and not any(
+            m.team_id == member.team_id and m.role is TeamRole.OWNER and m.id != member.id
+            for m in self._s.members.values()
+        )
 
     async def create_invite(self, invite: TeamInvite) -> TeamInvite:
         async with self._s.lock:

@@ -505,6 +505,34 @@ class StorageConformance:
         assert await world.s.teams.remove_member(team.id, member.id) is False
         assert await world.s.teams.count_members(team.id) == 1
 
+    async def test_the_last_owner_is_kept_atomically(self, world: World) -> None:
+        team = await world.team()
+        a, b, c = await world.user(), await world.user(), await world.user()
+        for user, role in ((a, TeamRole.OWNER), (b, TeamRole.OWNER), (c, TeamRole.MEMBER)):
+            await world.s.teams.add_member(TeamMember(team_id=team.id, user_id=user.id, role=role))
+        # The two owners step down at the same moment: exactly one of them may.
+        results = await asyncio.gather(
+            world.s.teams.update_member_role(team.id, a.id, TeamRole.ADMIN, keep_owner=True),
+            world.s.teams.update_member_role(team.id, b.id, TeamRole.ADMIN, keep_owner=True),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, Conflict)]
+        assert len(refused) == 1, results
+        assert refused[0].details == {"field": "role", "user_id": refused[0].details["user_id"]}
+        owners = [m for m in await world.s.teams.list_members(team.id) if m.role is TeamRole.OWNER]
+        assert len(owners) == 1
+        last = owners[0].user_id
+        with pytest.raises(Conflict):
+            await world.s.teams.remove_member(team.id, last, keep_owner=True)
+        # Anyone else goes; the owner may still be promoted into, and without the
+        # guard (deleting the team, say) removed.
+        assert await world.s.teams.remove_member(team.id, c.id, keep_owner=True) is True
+        kept = await world.s.teams.update_member_role(
+            team.id, last, TeamRole.OWNER, keep_owner=True
+        )
+        assert kept.role is TeamRole.OWNER
+        assert await world.s.teams.remove_member(team.id, last) is True
+
     async def test_member_needs_team_and_user_and_joins_once(self, world: World) -> None:
         team, user = await world.team(), await world.user()
         with pytest.raises(NotFound):

@@ -21,7 +21,7 @@ from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, N
 
 from ._changes import ChangeListener, QueryCache, StatementTables, statement_tables
 
-__all__ = ["Database", "Row", "is_uuid", "translate_error"]
+__all__ = ["Database", "Row", "Transaction", "is_uuid", "translate_error"]
 
 _log = structlog.get_logger("mastra_admin.stores.pg")
 
@@ -322,6 +322,22 @@ class Database:
             elif not tables.is_read:
                 self.tracker.note_read(None)
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Several statements in one transaction on one connection (committed when the
+        block ends, rolled back when it raises). The tables it wrote are bumped for
+        the change tracker afterwards, as single statements' are."""
+        written: set[str] = set()
+        try:
+            async with self._pool().connection() as conn, conn.transaction():
+                yield Transaction(self, conn, written)
+            _RETURNED_AT[conn] = time.monotonic()
+        except _DRIVER_ERRORS as exc:
+            _raise(exc)
+        finally:
+            if written and self.tracker is not None and self.listener is not None:
+                self.tracker.changed(self.listener.touched(frozenset(written)))
+
     async def fetch_required(self, query: str, params: Params = None) -> Row:
         """A statement that always returns a row (``INSERT ... RETURNING``)."""
         row = await self.fetch_one(query, params)
@@ -332,3 +348,19 @@ class Database:
     async def fetch_value(self, query: str, params: Params = None) -> Any:
         row = await self.fetch_one(query, params)
         return None if row is None else next(iter(row.values()))
+
+
+class Transaction:
+    """Statements inside ``Database.transaction``: rows as dicts, as elsewhere."""
+
+    def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any], written: set[str]) -> None:
+        self._db = db
+        self._conn = conn
+        self._written = written
+
+    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+        cur = self._conn.cursor(row_factory=_text_dict_row)
+        await cur.execute(self._db.sql(query), params)
+        self._written.update(statement_tables(query).writes)
+        row: Row | None = await cur.fetchone()
+        return row

@@ -6,12 +6,26 @@ from datetime import datetime
 
 from mastra_admin.core.errors import NotFound
 from mastra_admin.core.models import Team, TeamInstallation, TeamInvite, TeamMember, TeamRole
-from mastra_admin.core.storage import TeamStore, TeamUpdate
+from mastra_admin.core.storage import TeamStore, TeamUpdate, last_owner_conflict
 
-from ._db import Database, is_uuid
+from ._db import Database, Transaction, is_uuid
 from ._tables import Table
 
 __all__ = ["PgTeamStore"]
+
+_SET_ROLE = (
+    "UPDATE {schema}.admin_team_members SET role = %s"
+    " WHERE team_id = %s AND user_id = %s RETURNING *"
+)
+_REMOVE_MEMBER = "DELETE FROM {schema}.admin_team_members WHERE team_id = %s AND user_id = %s"
+_LAST_OWNER = """
+SELECT EXISTS (
+         SELECT 1 FROM {schema}.admin_team_members
+          WHERE team_id = %s AND user_id = %s AND role = 'owner')
+       AND NOT EXISTS (
+         SELECT 1 FROM {schema}.admin_team_members
+          WHERE team_id = %s AND user_id <> %s AND role = 'owner') AS last_owner
+"""
 
 TEAMS = Table(
     "admin_teams", Team, "id name slug settings created_at updated_at", json_columns=["settings"]
@@ -133,14 +147,18 @@ class PgTeamStore(TeamStore):
             )
         )
 
-    async def update_member_role(self, team_id: str, user_id: str, role: TeamRole) -> TeamMember:
+    async def update_member_role(
+        self, team_id: str, user_id: str, role: TeamRole, *, keep_owner: bool = False
+    ) -> TeamMember:
         row = None
         if is_uuid(team_id) and is_uuid(user_id):
-            row = await self._db.fetch_one(
-                "UPDATE {schema}.admin_team_members SET role = %s"
-                " WHERE team_id = %s AND user_id = %s RETURNING *",
-                (TeamRole(role).value, team_id, user_id),
-            )
+            role = TeamRole(role)
+            if keep_owner and role is not TeamRole.OWNER:
+                async with self._db.transaction() as tx:
+                    await self._ensure_not_last_owner(tx, team_id, user_id, "role")
+                    row = await tx.fetch_one(_SET_ROLE, (role.value, team_id, user_id))
+            else:
+                row = await self._db.fetch_one(_SET_ROLE, (role.value, team_id, user_id))
         if row is None:
             raise NotFound(
                 "the user is not a member of this team",
@@ -148,14 +166,28 @@ class PgTeamStore(TeamStore):
             )
         return MEMBERS.decode(row)
 
-    async def remove_member(self, team_id: str, user_id: str) -> bool:
+    async def remove_member(self, team_id: str, user_id: str, *, keep_owner: bool = False) -> bool:
         if not (is_uuid(team_id) and is_uuid(user_id)):
             return False
-        removed = await self._db.execute(
-            "DELETE FROM {schema}.admin_team_members WHERE team_id = %s AND user_id = %s",
-            (team_id, user_id),
+        if not keep_owner:
+            return await self._db.execute(_REMOVE_MEMBER, (team_id, user_id)) > 0
+        async with self._db.transaction() as tx:
+            await self._ensure_not_last_owner(tx, team_id, user_id, "user_id")
+            removed = await tx.fetch_one(_REMOVE_MEMBER + " RETURNING id", (team_id, user_id))
+        return removed is not None
+
+    @staticmethod
+    async def _ensure_not_last_owner(
+        tx: Transaction, team_id: str, user_id: str, field: str
+    ) -> None:
+        """Inside the transaction: lock the team (so that owner changes of one team
+        happen one after another), then refuse if the user is its only owner."""
+        await tx.fetch_one(
+            "SELECT id FROM {schema}.admin_teams WHERE id = %s FOR UPDATE", (team_id,)
         )
-        return removed > 0
+        row = await tx.fetch_one(_LAST_OWNER, (team_id, user_id, team_id, user_id))
+        if row is not None and row["last_owner"]:
+            raise last_owner_conflict(field, user_id)
 
     # --- invites -------------------------------------------------------------------
 
