@@ -52,10 +52,8 @@ linux_only = pytest.mark.skipif(
 
 
 @linux_only
-def test_the_embedded_engine_hands_freed_pages_back_within_a_tenth_of_a_second(
-    tmp_path: Path,
-) -> None:
-    assert _decay_ms(tmp_path) == 100
+def test_the_embedded_engine_hands_freed_pages_back_at_once(tmp_path: Path) -> None:
+    assert _decay_ms(tmp_path) == 0
 
 
 @linux_only

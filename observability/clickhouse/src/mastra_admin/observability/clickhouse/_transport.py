@@ -14,6 +14,7 @@ import contextvars
 import functools
 import json
 import os
+import queue
 import socket
 import sys
 import threading
@@ -109,14 +110,14 @@ class Transport(ABC):
 
 # --- the embedded engine ----------------------------------------------------------
 
-ENGINE_ALLOCATOR_CONF = "dirty_decay_ms:100"
+ENGINE_ALLOCATOR_CONF = "dirty_decay_ms:0"
 """The embedded engine's allocator settings (chDB's own jemalloc reads them from
 ``JE_MALLOC_CONF`` once, when the library loads). By default jemalloc keeps freed
 pages for 5 s before handing them back, so the pages of one insert were still held
 when the next inserts allocated their own: the worker's private memory grew to about
-twice what one insert needs. After 100 ms they are mostly given back before the next
-insert, while an insert still reuses what it frees (at 0 ms every page freed is
-faulted in again: a sixth slower for 60 MB less)."""
+twice what one insert needs. Handing them back at once makes an insert fault in again
+the pages it freed, about a sixth slower (100 ms: as fast as 5 s, 60 MB more)."""
+
 
 INSERT_PIECE_BYTES = 1024 * 1024
 """An insert is handed to the embedded engine in pieces of this size, which it parses
@@ -138,23 +139,54 @@ def _import_chdb_session() -> Any:
     return session
 
 
+ENGINE_SESSIONS = 2
+"""Sessions of the embedded engine, each run by a thread of its own. An insert holds
+its session until it finishes and runs on one CPU: a second session lets another
+insert (the worker tails build folders beside the collector files) or a query run
+meanwhile."""
+
+
+class _Sessions:
+    """chDB sessions on one data path, each used by one thread at a time."""
+
+    def __init__(self, sessions: list[Any]) -> None:
+        self._all = list(sessions)
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for session in sessions:
+            self._free.put(session)
+        self._offload = _Offload(len(sessions), "chdb")
+
+    async def run(self, fn: Callable[[Any], T]) -> T:
+        def with_session() -> T:
+            session = self._free.get()
+            try:
+                return fn(session)
+            finally:
+                self._free.put(session)
+
+        return await self._offload.run(with_session)
+
+    def close(self) -> None:
+        self._offload.shutdown()
+        for session in self._all:
+            session.close()
+
+
 class _ChdbEngine:
-    """The one chDB session of this process.
+    """The chDB sessions of this process.
 
     chDB serves one data path per process and locks it against other processes, so
-    every transport of this process shares this session (counted), and one thread
-    runs every call: a streaming insert holds the connection until it finishes."""
+    every transport of this process shares these sessions (counted)."""
 
     _guard = threading.Lock()
-    _session: Any = None
+    _sessions: _Sessions | None = None
     _path: str | None = None
     _users = 0
-    _offload: _Offload | None = None
 
     @classmethod
-    def acquire(cls, path: str) -> tuple[Any, _Offload]:
+    def acquire(cls, path: str) -> _Sessions:
         with cls._guard:
-            if cls._session is not None:
+            if cls._sessions is not None:
                 if cls._path != path:
                     raise Unavailable(
                         f"the embedded ClickHouse of this process already uses {cls._path}; "
@@ -162,25 +194,28 @@ class _ChdbEngine:
                         details={"path": path, "in_use": cls._path},
                     )
                 cls._users += 1
-                assert cls._offload is not None
-                return cls._session, cls._offload
+                return cls._sessions
             try:
                 chdb_session = _import_chdb_session()
             except ImportError as exc:  # pragma: no cover - a declared dependency
                 raise Unavailable("the embedded engine needs the chdb-core package") from exc
             Path(path).mkdir(parents=True, exist_ok=True)
+            opened: list[Any] = []
             try:
-                cls._session = chdb_session.Session(path)
+                for _ in range(ENGINE_SESSIONS):
+                    opened.append(chdb_session.Session(path))
             except Exception as exc:
+                for session in opened:
+                    session.close()
                 raise Unavailable(
                     f"cannot open the embedded ClickHouse at {path}: {_first_line(exc)} "
                     "(another process may be using it: one process serves one data path)",
                     details={"path": path},
                 ) from exc
+            cls._sessions = _Sessions(opened)
             cls._path = path
             cls._users = 1
-            cls._offload = _Offload(1, "chdb")
-            return cls._session, cls._offload
+            return cls._sessions
 
     @classmethod
     def release(cls) -> None:
@@ -188,13 +223,11 @@ class _ChdbEngine:
             cls._users -= 1
             if cls._users > 0:
                 return
-            offload, session = cls._offload, cls._session
-            cls._session = cls._path = cls._offload = None
+            sessions = cls._sessions
+            cls._sessions = cls._path = None
             cls._users = 0
-        if offload is not None:
-            offload.shutdown()
-        if session is not None:
-            session.close()
+        if sessions is not None:
+            sessions.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -216,8 +249,7 @@ class ChdbTransport(Transport):
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(Path(path).resolve())
-        self._session: Any = None
-        self._offload: _Offload | None = None
+        self._sessions: _Sessions | None = None
         self._closed = False
         self._opening = asyncio.Lock()
 
@@ -225,52 +257,50 @@ class ChdbTransport(Transport):
     def description(self) -> str:
         return f"embedded ClickHouse (chDB) at {self.path}"
 
-    async def _ready(self) -> tuple[Any, _Offload]:
+    async def _ready(self) -> _Sessions:
         if self._closed:
             raise Unavailable("the ClickHouse transport is closed")
-        if self._session is None:
+        if self._sessions is None:
             async with self._opening:
-                if self._session is None:
-                    session, offload = await asyncio.to_thread(_ChdbEngine.acquire, self.path)
-                    self._session, self._offload = session, offload
-        assert self._offload is not None
-        return self._session, self._offload
+                if self._sessions is None:
+                    self._sessions = await asyncio.to_thread(_ChdbEngine.acquire, self.path)
+        return self._sessions
 
     @staticmethod
     def _params(params: Mapping[str, ParamValue] | None) -> dict[str, str]:
         return {k: escape_param_text(v) for k, v in (params or {}).items()}
 
     async def execute(self, sql: str, params: Mapping[str, ParamValue] | None = None) -> None:
-        session, offload = await self._ready()
+        sessions = await self._ready()
 
-        def run() -> None:
+        def run(session: Any) -> None:
             try:
                 session.query(sql, "TabSeparated", params=self._params(params))
             except Exception as exc:
                 raise _chdb_failure(exc, sql) from exc
 
-        await offload.run(run)
+        await sessions.run(run)
 
     async def fetch(self, sql: str, params: Mapping[str, ParamValue] | None = None) -> list[Row]:
-        session, offload = await self._ready()
+        sessions = await self._ready()
 
-        def run() -> bytes:
+        def run(session: Any) -> bytes:
             try:
                 result = session.query(sql, "JSONEachRow", params=self._params(params))
             except Exception as exc:
                 raise _chdb_failure(exc, sql) from exc
             return bytes(result.bytes())
 
-        raw = await offload.run(run)
+        raw = await sessions.run(run)
         return [json.loads(line) for line in raw.splitlines() if line]
 
     async def insert_lines(
         self, table: str, data: bytes, settings: Mapping[str, ParamValue]
     ) -> None:
-        session, offload = await self._ready()
+        sessions = await self._ready()
         statement = f"INSERT INTO {table} {render_settings(settings)}"
 
-        def run() -> None:
+        def run(session: Any) -> None:
             # A streaming insert: chDB silently inserts nothing for an INSERT … SELECT
             # … FROM input() with inline LineAsString data, so the lines go straight
             # into the (Null engine) landing table and its views do the parsing. The
@@ -284,14 +314,14 @@ class ChdbTransport(Transport):
             except Exception as exc:
                 raise _chdb_failure(exc, statement) from exc
 
-        await offload.run(run)
+        await sessions.run(run)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._session is not None:
-            self._session = self._offload = None
+        if self._sessions is not None:
+            self._sessions = None
             await asyncio.to_thread(_ChdbEngine.release)
 
 

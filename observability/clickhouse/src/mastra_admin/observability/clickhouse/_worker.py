@@ -237,6 +237,17 @@ class ClickHouseIngestionWorker(IngestionWorker):
             self._adopt_checked = now
             await files.adopt_orphans()
         await self._replay_journals(result)
+        # The two sources share nothing but the engine, which runs an insert on one CPU:
+        # side by side, each insert has a CPU (and an engine session) of its own.
+        outcomes = await asyncio.gather(
+            self._collector_files(result), self._build_folders(result), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _collector_files(self, result: ProcessingResult) -> None:
+        files = self.files
         claimed = await files.claimed()
         room = self.settings.batch_size - len(claimed)
         if room > 0:
@@ -272,6 +283,8 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 self._journal_saved = False
         else:
             await files.save_journal(journal)
+
+    async def _build_folders(self, result: ProcessingResult) -> None:
         for folder in await asyncio.to_thread(find_build_dirs, self.build_roots):
             await self._tail(BuildDir(folder, chunk_bytes=self.settings.chunk_bytes), result)
 
