@@ -41,6 +41,25 @@ def _distributions() -> dict[str, Path]:
     return found
 
 
+def _requirement_name(requirement: str) -> str:
+    name = requirement.split(";")[0]
+    for sep in "<>=!~[ ":
+        name = name.split(sep)[0]
+    return name
+
+
+def _local_test_deps(folder: Path, dists: dict[str, Path]) -> list[str]:
+    """Distributions of this tree that ``folder``'s tests need (``[dependency-groups]
+    test``), with what they depend on: their wheels are built for ``dist-*`` too."""
+    groups = tomllib.loads((folder / "pyproject.toml").read_text()).get("dependency-groups", {})
+    wanted: list[str] = []
+    for requirement in groups.get("test", []):
+        name = _requirement_name(requirement) if isinstance(requirement, str) else ""
+        if name in dists and name not in wanted:
+            wanted += [name, *(d for d in _local_deps(dists[name], dists) if d not in wanted)]
+    return wanted
+
+
 def _local_deps(folder: Path, dists: dict[str, Path]) -> list[str]:
     """The distributions of this tree that ``folder`` depends on (transitively)."""
     project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
@@ -94,7 +113,8 @@ def _dist_session(folder: Path) -> None:
         dists = _distributions()
         wheel_dir = Path(session.create_tmp()) / "wheels"
         wheel_dir.mkdir(exist_ok=True)
-        for name in [dist_name, *_local_deps(folder, dists)]:
+        local = [dist_name, *_local_deps(folder, dists), *_local_test_deps(folder, dists)]
+        for name in dict.fromkeys(local):
             session.run(
                 "uv",
                 "build",
@@ -104,7 +124,9 @@ def _dist_session(folder: Path) -> None:
                 str(dists[name]),
                 external=True,
             )
-        session.install("--find-links", str(wheel_dir), dist_name, *TEST_DEPS, *_extra_test_deps())
+        groups = tomllib.loads((folder / "pyproject.toml").read_text()).get("dependency-groups", {})
+        own_test_deps = [d for d in groups.get("test", []) if isinstance(d, str)]
+        session.install("--find-links", str(wheel_dir), dist_name, *TEST_DEPS, *own_test_deps)
         if (folder / "tests").is_dir():
             session.run("pytest", str(folder / "tests"), *session.posargs)
 
