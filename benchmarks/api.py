@@ -53,6 +53,7 @@ REAL_APP = textwrap.dedent(
     from mastra_admin.core.local_file_storage import LocalFileStorage
     from mastra_admin.core.settings import MastraAdminSettings
     from mastra_admin.server.app import create_app
+    from mastra_admin.server.runtime import run
     from mastra_admin.server.settings import ServerSettings
     from mastra_admin.stores.pg import PgAdminStorage, PgSettings
 
@@ -76,7 +77,7 @@ REAL_APP = textwrap.dedent(
         finally:
             await admin.close()
 
-    asyncio.run(main())
+    run(main())  # the event loop `mastra-admin serve` runs on (uvloop, as the bare app's)
     """
 )
 

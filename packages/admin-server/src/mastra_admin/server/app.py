@@ -7,6 +7,7 @@ command, embedding code, a test) calls ``init()`` and ``close()``.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,16 @@ __all__ = ["create_app"]
 _log = structlog.get_logger("mastra_admin.server.app")
 
 
+_REQUEST_IDS = itertools.count(1)
+_REQUEST_ID_PREFIX = uuid.uuid4().hex[:16]
+
+
+def _next_request_id() -> str:
+    """Unique across processes and restarts (a random prefix per process) and cheap
+    (a counter; ``uuid4`` costs a system call per request)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_REQUEST_IDS):016x}"
+
+
 class RequestContextMiddleware:
     """Request ids (``X-Request-Id``, kept when the client sends one) and latency metrics."""
 
@@ -55,7 +66,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or _next_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -73,9 +84,12 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_latency.labels(
-                method=scope.get("method", ""), route=template, status=str(status_holder["status"])
-            ).observe(time.perf_counter() - started)
+            self.metrics.observe_request(
+                scope.get("method", ""),
+                template,
+                str(status_holder["status"]),
+                time.perf_counter() - started,
+            )
 
 
 async def health(request: Request) -> Response:

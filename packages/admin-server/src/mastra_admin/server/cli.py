@@ -7,7 +7,6 @@ variables) and fails with a one-line message and a non-zero exit, not a tracebac
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,6 +18,7 @@ import click
 from mastra_admin.core.errors import MastraAdminError
 from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.settings import MastraAdminSettings, load_settings
+from mastra_admin.server.runtime import run
 
 __all__ = ["cli", "main"]
 
@@ -43,7 +43,7 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
-            return asyncio.run(fn(*args, **kwargs))
+            return run(fn(*args, **kwargs))
         except MastraAdminError as exc:
             raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
         except KeyboardInterrupt:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import socket
@@ -13,7 +12,7 @@ import click
 from mastra_admin.core.errors import MastraAdminError, NotFound
 from mastra_admin.core.inputs import CreateApiToken
 from mastra_admin.server.cli import _settings, cli, run_async
-from mastra_admin.server.runtime import Platform, run_platform, run_workers, running_admin
+from mastra_admin.server.runtime import Platform, run, run_platform, run_workers, running_admin
 from mastra_admin.server.settings import ServerSettings
 
 __all__: list[str] = []
@@ -231,7 +230,7 @@ def doctor(ctx: click.Context) -> None:
                 results.append(("clickhouse", False, f"{type(exc).__name__}: {exc}"))
         await admin.close()
 
-    asyncio.run(services())
+    run(services())
     width = max(len(name) for name, _, _ in results)
     for name, ok, detail in results:
         click.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail}")

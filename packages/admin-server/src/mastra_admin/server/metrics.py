@@ -6,7 +6,7 @@ one process (tests) without clashing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -18,6 +18,17 @@ __all__ = ["ServerMetrics"]
 
 
 class ServerMetrics:
+    def observe_request(self, method: str, route: str, status: str, seconds: float) -> None:
+        """Record one request (the labelled child is looked up once per label set:
+        ``labels()`` costs more than the observation)."""
+        key = (method, route, status)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self._latency_children[key] = self.request_latency.labels(
+                method=method, route=route, status=status
+            )
+        child.observe(seconds)
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.request_latency = Histogram(
@@ -27,6 +38,7 @@ class ServerMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self._latency_children: dict[tuple[str, str, str], Any] = {}
         self.builds = Gauge(
             "mastra_admin_builds", "Builds by status.", ["status"], registry=self.registry
         )

@@ -206,8 +206,24 @@ def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
         raise
 
 
+class _AsgiEndpoint:
+    """An endpoint as a plain ASGI app. Given a function, Starlette wraps it in a layer
+    of its own per request (a second exception wrapper and send wrapper); errors reach
+    the app's exception middleware just the same without it."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._respond = _endpoint_app(endpoint)
+        self.__name__ = endpoint.operation_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._respond(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def to_routes(endpoints: Sequence[Endpoint]) -> list[BaseRoute]:
-    return [Route(e.path, _endpoint_app(e), methods=[e.method]) for e in endpoints]
+    return [
+        Route(e.path, _AsgiEndpoint(e), methods=[e.method], name=e.operation_id) for e in endpoints
+    ]
 
 
 class IndexedRouter(Router):
