@@ -1,10 +1,13 @@
-"""The ``mastra-admin`` command line, run as a real process."""
+"""The ``mastra-admin`` command line, run as a real process with the default set of
+adapters (so here, beside the other tests of the whole platform, not in the server's
+own tests: the server alone has no source, runner or router to compose)."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import free_port
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
 
 CLI = [sys.executable, "-m", "mastra_admin.server"]
 
