@@ -364,3 +364,10 @@ class Transaction:
         self._written.update(statement_tables(query).writes)
         row: Row | None = await cur.fetchone()
         return row
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        cur = self._conn.cursor()
+        await cur.execute(self._db.sql(query), params)
+        self._written.update(statement_tables(query).writes)
+        count: int = cur.rowcount
+        return count

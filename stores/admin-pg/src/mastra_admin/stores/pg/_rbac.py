@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from psycopg.types.json import Jsonb
@@ -27,8 +28,8 @@ ASSIGNMENTS = Table(
     "id role_id user_id resource_type resource_id created_at",
 )
 
-# One statement, rows in name order: concurrent runs in several processes either
-# insert or wait and update, never duplicate, never deadlock. Unchanged roles are
+# One statement, rows in name order, under an advisory lock (see ensure_system_roles):
+# concurrent runs in several processes never duplicate, never deadlock. Unchanged roles are
 # left alone so that updated_at says when a role really changed.
 _ENSURE_SYSTEM_ROLES = """
 INSERT INTO {schema}.admin_roles
@@ -116,7 +117,14 @@ class PgRbacStore(RbacStore):
             for role in sorted(by_name.values(), key=lambda r: r.name)
         ]
         if payload:
-            await self._db.execute(_ENSURE_SYSTEM_ROLES, (Jsonb(payload),))
+            # ON CONFLICT can only arbitrate one unique index, and a system role's
+            # deterministic id is unique too: two processes inserting the same new role
+            # at once would trip over the id. One at a time, under an advisory lock.
+            digest = hashlib.sha256(f"mastra_admin.system_roles.{self._db.schema}".encode())
+            key = int.from_bytes(digest.digest()[:8], "big", signed=True)
+            async with self._db.transaction() as tx:
+                await tx.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                await tx.execute(_ENSURE_SYSTEM_ROLES, (Jsonb(payload),))
 
     async def assign(self, assignment: RoleAssignment) -> RoleAssignment:
         row = await self._db.fetch_required(ASSIGNMENTS.insert_sql, ASSIGNMENTS.params(assignment))
