@@ -1,16 +1,16 @@
 """The worker's memory: freed memory goes back to the system, and an insert of many
-megabytes reaches the engine in pieces yet is stored as one block."""
+megabytes reaches the engine in pieces yet is stored as one block.
+
+These run where the project runs, Linux with glibc: they read chDB's jemalloc
+settings and /proc, and check a glibc allocator setting."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from mastra_admin.observability.clickhouse import ClickHouseObservability
 from mastra_admin.observability.clickhouse._batch import Batch, Slice
@@ -46,17 +46,10 @@ def _decay_ms(tmp_path: Path, **env: str) -> int:
     return value
 
 
-linux_only = pytest.mark.skipif(
-    platform.system() != "Linux", reason="chDB's allocator and /proc are Linux's"
-)
-
-
-@linux_only
 def test_the_embedded_engine_hands_freed_pages_back_at_once(tmp_path: Path) -> None:
     assert _decay_ms(tmp_path) == 0
 
 
-@linux_only
 def test_an_allocator_setting_of_the_user_is_kept(tmp_path: Path) -> None:
     assert _decay_ms(tmp_path, JE_MALLOC_CONF="dirty_decay_ms:2000") == 2000
 
@@ -91,7 +84,6 @@ print(json.dumps((anon_kb() - before) // 1024))
 """
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
 def test_the_chunks_a_worker_reads_are_given_back_when_freed(tmp_path: Path) -> None:
     output = subprocess.run(
         [sys.executable, "-c", _WORKER_BUFFERS, str(tmp_path)],
