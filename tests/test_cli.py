@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
+from ._platform import free_port
 
 CLI = [sys.executable, "-m", "mastra_admin.server"]
 
@@ -110,19 +103,23 @@ def test_doctor_gives_a_verdict_per_check(tmp_path: Path, pg_database_url: str) 
     assert "Traceback" not in bad.stdout + bad.stderr
 
 
+def _serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "serve"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @pytest.fixture
 def served(
     tmp_path: Path, pg_database_url: str
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     env = _env(tmp_path, DATABASE_URL=pg_database_url)
-    process = subprocess.Popen(
-        [*CLI, "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _serve(env, tmp_path)
     try:
         yield process, env
     finally:
@@ -163,14 +160,7 @@ def test_serve_prints_the_token_once_and_stops_cleanly_on_sigterm(
     rest = process.stdout.read()
     assert "Traceback" not in rest
 
-    again = subprocess.Popen(
-        [*CLI, "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    again = _serve(env, tmp_path)
     try:
         second = "".join(_read_until(again, r"Press Ctrl\+C"))
         assert "mat_" not in second, "the bootstrap token is shown at first start only"
