@@ -57,7 +57,6 @@ class ChangeTracker:
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._live = False
-        self.changes_seen = 0
 
     # --- state -----------------------------------------------------------------------
 
@@ -85,10 +84,6 @@ class ChangeTracker:
         generations = self._generations
         for table in tables:
             generations[table] = generations.get(table, 0) + 1
-            self.changes_seen += 1
-
-    def changed_everything(self) -> None:
-        self._epoch += 1
 
     # --- reads -----------------------------------------------------------------------
 
@@ -110,17 +105,6 @@ class ChangeTracker:
             if generations.get(table, 0) != version:
                 return False
         return True
-
-    def note_snapshot(self, snapshot: Snapshot) -> None:
-        """A value read at ``snapshot`` was served from a cache: whoever records reads
-        now depends on the same tables."""
-        record = _RECORD.get()
-        if record is None:
-            return
-        if snapshot.epoch != record.epoch:
-            record.complete = False
-        for table, version in snapshot.versions:
-            record.versions.setdefault(table, version)
 
     def cacheable(self, tables: Iterable[str]) -> bool:
         return self._live and all(table in self.watched for table in tables)

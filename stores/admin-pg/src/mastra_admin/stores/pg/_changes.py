@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,7 +161,7 @@ class ChangeListener:
         tracker: ChangeTracker,
         *,
         heartbeat_s: float = 2.0,
-        on_reset: Any = None,
+        on_reset: Callable[[], None] | None = None,
     ) -> None:
         self.conninfo = conninfo
         self.schema = schema
@@ -171,8 +171,8 @@ class ChangeListener:
         self._task: asyncio.Task[None] | None = None
         self._cascades: dict[str, frozenset[str]] = {}
         self._first_live = asyncio.Event()
-        self.connected_times = 0
         self.backend_pid: int | None = None
+        self._went_live = False
 
     def touched(self, written: frozenset[str]) -> set[str]:
         """The written tables and every table their deletes cascade to."""
@@ -207,18 +207,17 @@ class ChangeListener:
     async def _run(self) -> None:
         delay = 0.1
         while True:
+            self._went_live = False
             try:
-                await self._listen()
+                await self._listen()  # returns only by raising; it resets on the way out
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self.tracker.live:
+                if self._went_live:  # lost after working: warn, and retry soon
                     _log.warning("pg.changes_lost", schema=self.schema, error=str(exc))
-                self._reset()
+                    delay = 0.1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            else:  # pragma: no cover - _listen only returns by raising
-                delay = 0.1
 
     def _reset(self) -> None:
         self.tracker.suspend()
@@ -242,7 +241,7 @@ class ChangeListener:
             # before can go, and caching may start.
             self._reset()
             self.tracker.resume(watched)
-            self.connected_times += 1
+            self._went_live = True
             self._first_live.set()
             _log.info("pg.changes_live", schema=self.schema, watched=len(watched))
             prefix = self.schema + "."

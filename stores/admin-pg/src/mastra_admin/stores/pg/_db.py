@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from mastra_admin.core.changes import ChangeTracker
 from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, NotFound, Unavailable
 
-from ._changes import ChangeListener, QueryCache, StatementTables, statement_tables
+from ._changes import ChangeListener, QueryCache, statement_tables
 
 __all__ = ["Database", "Row", "Transaction", "is_uuid", "translate_error"]
 
@@ -266,20 +266,22 @@ class Database:
     def untrack(self) -> None:
         self.tracker = self.listener = self.query_cache = None
 
-    def _wrote(self, tables: StatementTables) -> None:
+    def _wrote(self, written: frozenset[str]) -> None:
+        """Bump the written tables and those their deletes cascade to."""
         tracker, listener = self.tracker, self.listener
-        if tracker is not None and listener is not None:
-            tracker.changed(listener.touched(tables.writes))
+        if written and tracker is not None and listener is not None:
+            tracker.changed(listener.touched(written))
 
     async def _read(self, one: bool, query: str, params: Params) -> Any:
         tracker = self.tracker
         assert tracker is not None
+        fetch = self._fetch_one if one else self._fetch_all
         tables = statement_tables(query)
         if tables.writes:
             try:
-                return await (self._fetch_one if one else self._fetch_all)(query, params)
+                return await fetch(query, params)
             finally:
-                self._wrote(tables)
+                self._wrote(tables.writes)
         readable = tables.is_read and bool(tables.reads)
         tracker.note_read(tables.reads if readable else None)
         cache = self.query_cache
@@ -287,13 +289,13 @@ class Database:
         if cache is not None and readable and tracker.cacheable(tables.reads):
             key = cache.key(query, params)
         if key is None or cache is None:
-            return await (self._fetch_one if one else self._fetch_all)(query, params)
+            return await fetch(query, params)
         key = (one, key)
         hit = cache.get(key)
         if hit is not None:
             return _copy(hit)
         snapshot = tracker.snapshot(tables.reads)
-        found = await (self._fetch_one if one else self._fetch_all)(query, params)
+        found = await fetch(query, params)
         cache.put(key, snapshot, _copy(found))
         return found
 
@@ -317,9 +319,8 @@ class Database:
         try:
             return await self._execute(query, params)
         finally:
-            if tables.writes:
-                self._wrote(tables)
-            elif not tables.is_read:
+            self._wrote(tables.writes)
+            if not tables.writes and not tables.is_read:
                 self.tracker.note_read(None)
 
     @asynccontextmanager
@@ -335,8 +336,7 @@ class Database:
         except _DRIVER_ERRORS as exc:
             _raise(exc)
         finally:
-            if written and self.tracker is not None and self.listener is not None:
-                self.tracker.changed(self.listener.touched(frozenset(written)))
+            self._wrote(frozenset(written))
 
     async def fetch_required(self, query: str, params: Params = None) -> Row:
         """A statement that always returns a row (``INSERT ... RETURNING``)."""
