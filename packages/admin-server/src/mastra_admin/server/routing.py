@@ -189,7 +189,6 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
             return Response(status_code=204)
         return Response(render_json(result), status_code=endpoint.status_code, media_type=JSON)
 
-    app.__name__ = endpoint.operation_id
     return app
 
 
@@ -213,7 +212,6 @@ class _AsgiEndpoint:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self._respond = _endpoint_app(endpoint)
-        self.__name__ = endpoint.operation_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self._respond(Request(scope, receive, send))
