@@ -3,6 +3,7 @@ as dicts, and PostgreSQL errors turned into the core's errors."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 import weakref
@@ -21,12 +22,18 @@ from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, N
 
 from ._changes import ChangeListener, QueryCache, statement_tables
 
-__all__ = ["Database", "Row", "Transaction", "is_uuid", "translate_error"]
+__all__ = ["Database", "Row", "Transaction", "advisory_key", "is_uuid", "translate_error"]
 
 _log = structlog.get_logger("mastra_admin.stores.pg")
 
 Row = dict[str, Any]
 Params = Sequence[Any] | dict[str, Any] | None
+
+
+def advisory_key(name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for ``name``."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def is_uuid(value: object) -> bool:

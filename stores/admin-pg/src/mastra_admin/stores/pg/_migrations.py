@@ -20,6 +20,8 @@ from psycopg import sql
 
 from mastra_admin.core.errors import Conflict, InvalidInput
 
+from ._db import advisory_key
+
 __all__ = ["AppliedMigration", "Migration", "MigrationStatus", "load_migrations", "migrate"]
 
 _log = structlog.get_logger("mastra_admin.stores.pg.migrations")
@@ -74,9 +76,8 @@ def load_migrations() -> list[Migration]:
 
 
 def _lock_key(schema: str) -> int:
-    """A signed 64-bit advisory lock key for migrating ``schema``."""
-    digest = hashlib.sha256(f"mastra_admin.migrate.{schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """The advisory lock key for migrating ``schema``."""
+    return advisory_key(f"mastra_admin.migrate.{schema}")
 
 
 async def migrate(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from psycopg.types.json import Jsonb
@@ -11,7 +10,7 @@ from mastra_admin.core.errors import NotFound
 from mastra_admin.core.models import ResourceType, Role, RoleAssignment
 from mastra_admin.core.storage import RbacStore, RoleUpdate
 
-from ._db import Database, is_uuid
+from ._db import Database, advisory_key, is_uuid
 from ._tables import Table
 
 __all__ = ["PgRbacStore"]
@@ -120,8 +119,7 @@ class PgRbacStore(RbacStore):
             # ON CONFLICT can only arbitrate one unique index, and a system role's
             # deterministic id is unique too: two processes inserting the same new role
             # at once would trip over the id. One at a time, under an advisory lock.
-            digest = hashlib.sha256(f"mastra_admin.system_roles.{self._db.schema}".encode())
-            key = int.from_bytes(digest.digest()[:8], "big", signed=True)
+            key = advisory_key(f"mastra_admin.system_roles.{self._db.schema}")
             async with self._db.transaction() as tx:
                 await tx.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
                 await tx.execute(_ENSURE_SYSTEM_ROLES, (Jsonb(payload),))
