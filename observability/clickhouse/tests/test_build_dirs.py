@@ -195,6 +195,7 @@ def test_a_file_that_grew_during_a_pass_is_not_taken_for_a_new_one(tmp_path: Pat
     listed size, and the next batch must not judge truncation by that stale size (it
     would take the file for a new one and read it all again)."""
     from mastra_admin.observability.clickhouse._build_dirs import BuildDir
+    from mastra_admin.observability.clickhouse._transport import pieces_of
 
     obs = tmp_path / "build-1" / "observability"
     (obs / "spans").mkdir(parents=True)
@@ -210,9 +211,28 @@ def test_a_file_that_grew_during_a_pass_is_not_taken_for_a_new_one(tmp_path: Pat
     assert spans_batch.signal == "spans"
     logs.write_bytes(line * 6)  # the server appends before the logs' turn
     folder.commit(state, spans_batch)
-    read = []
+    read: list[bytes] = []
     for batch, chunk in batches:
         folder.commit(state, batch)
-        read.append(chunk)
+        read.extend(pieces_of(chunk))
     assert b"".join(read) == line * 6, "every line once"
     assert state.files["logs/a.jsonl"].generation == 0
+
+
+def test_a_chunk_ends_at_its_last_whole_line(tmp_path: Path) -> None:
+    """A read that stops inside a line gives the lines before it (read again up to
+    there, not cut out of the chunk); a line longer than the chunk comes whole once it
+    is finished (with the whole lines after it that the longer read took), and not
+    before."""
+    path = tmp_path / "a.jsonl"
+    lines = [span_line(n) for n in range(3)]
+    path.write_bytes(b"".join(lines) + b'{"type": "span", "da')
+    room = len(lines[0]) + len(lines[1]) + 5
+    assert BuildDir._read_lines(path, 0, room) == lines[0] + lines[1]
+    assert BuildDir._read_lines(path, len(lines[0]), 10_000) == lines[1] + lines[2]
+    long_line = b'{"msg": "' + b"x" * 5000 + b'"}\n'
+    path.write_bytes(long_line + lines[0] + b'{"type"')
+    read = BuildDir._read_lines(path, 0, 64)
+    assert read in (long_line, long_line + lines[0])  # whole lines, the long one first
+    path.write_bytes(long_line[:-1])
+    assert BuildDir._read_lines(path, 0, 64) == b""

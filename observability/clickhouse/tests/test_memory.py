@@ -124,3 +124,100 @@ async def test_an_insert_of_many_pieces_is_one_block(backend: ClickHouseObservab
         f"SELECT count() AS n, uniqExact(_part) AS parts FROM {db}.mastra_admin_spans"
     )
     assert (int(rows[0]["n"]), int(rows[0]["parts"])) == (count, 1)
+
+
+async def test_an_insert_in_several_buffers_is_one_block_too(
+    backend: ClickHouseObservability,
+) -> None:
+    """The worker hands on the files of a batch as they were read (no joined copy)."""
+    db = backend.settings.database
+    buffers = [
+        b"".join(
+            json.dumps(
+                {"traceId": f"t{f}", "spanId": f"s{f}-{n}", "startTime": "2025-01-02T03:04:05Z"}
+            ).encode()
+            + b"\n"
+            for n in range(500)
+        )
+        for f in range(4)
+    ]
+    batch = Batch(
+        signal="spans",
+        project_id="p",
+        slices=[Slice(identity="buffers", location="x", start=0, end=sum(map(len, buffers)))],
+    )
+    table = f"{db}.mastra_admin_ingest_landing_spans"
+    await backend.transport.insert_lines(table, buffers, batch.insert_settings())
+    await backend.transport.insert_lines(table, b"".join(buffers), batch.insert_settings())
+    rows = await backend.transport.fetch(
+        f"SELECT count() AS n, uniqExact(trace_id) AS traces, uniqExact(_part) AS parts "
+        f"FROM {db}.mastra_admin_spans"
+    )
+    assert (int(rows[0]["n"]), int(rows[0]["traces"]), int(rows[0]["parts"])) == (2000, 4, 1)
+
+
+_ENGINE_PAGES = """
+import asyncio, json, sys
+from mastra_admin.observability.clickhouse import ChdbTransport
+from mastra_admin.observability.clickhouse._engine_memory import release_engine_pages
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) // 1024
+
+async def main():
+    transport = ChdbTransport(sys.argv[1])
+    await transport.execute("CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n")
+    await transport.execute("INSERT INTO t SELECT number FROM numbers(100000)")
+    arrow = "pyarrow" in sys.modules or "numpy" in sys.modules
+    file_before = status("RssFile")
+    released = release_engine_pages() >> 20
+    file_after = status("RssFile")
+    rows = await transport.fetch("SELECT sum(n) AS s, count() AS c FROM t WHERE n % 7 = 3")
+    await transport.execute("INSERT INTO t SELECT number FROM numbers(10)")
+    total = await transport.fetch("SELECT count() AS c FROM t")
+    await transport.close()
+    import pyarrow  # hidden only while chDB loaded
+    print(json.dumps({
+        "arrow_loaded_with_engine": arrow, "file_before": file_before,
+        "file_after": file_after, "released": released, "rows": rows[0],
+        "total": int(total[0]["c"]),
+    }))
+
+asyncio.run(main())
+"""
+
+
+def test_the_engine_loads_without_arrow_and_gives_back_its_start_up_pages(
+    tmp_path: Path,
+) -> None:
+    """chDB imports pyarrow and numpy for Arrow results this provider never asks for;
+    and most of the library's pages resident after start-up are not used again. Both
+    are given back; the engine goes on answering, from the pages it reads in again."""
+    output = subprocess.run(
+        [sys.executable, "-c", _ENGINE_PAGES, str(tmp_path / "chdb")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    result = json.loads(output.stdout.strip().splitlines()[-1])
+    assert result["arrow_loaded_with_engine"] is False
+    assert result["file_before"] > 100, result  # the library's start-up pages
+    assert result["file_after"] < result["file_before"] - 80, result
+    assert result["released"] > 80, result
+    n = [k for k in range(100000) if k % 7 == 3]
+    assert (int(result["rows"]["s"]), int(result["rows"]["c"])) == (sum(n), len(n))
+    assert result["total"] == 100010
+
+
+def test_without_the_engine_nothing_is_released() -> None:
+    code = (
+        "from mastra_admin.observability.clickhouse._engine_memory import "
+        "release_engine_pages; print(release_engine_pages())"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert output.stdout.strip() == "0"

@@ -24,7 +24,7 @@ from mastra_admin.observability.clickhouse import (
     Transport,
 )
 from mastra_admin.observability.clickhouse._sql import ParamValue
-from mastra_admin.observability.clickhouse._transport import Row
+from mastra_admin.observability.clickhouse._transport import Lines, Row
 
 
 class Outage(Transport):
@@ -56,7 +56,7 @@ class Outage(Transport):
         return await self.inner.fetch(sql, params)
 
     async def insert_lines(
-        self, table: str, data: bytes, settings: Mapping[str, ParamValue]
+        self, table: str, data: Lines, settings: Mapping[str, ParamValue]
     ) -> None:
         self._check()
         if self.refuse:
@@ -348,3 +348,22 @@ async def test_stop_without_drain_gives_the_claims_back(
     await worker.stop(drain=False)
     assert len(await storage.list("logs/")) == 3
     assert await storage.list("_ingest/") == []
+
+
+async def test_a_chunk_of_one_big_file_ends_at_its_last_whole_line(
+    backend: ClickHouseObservability, storage: LocalFileStorage
+) -> None:
+    """A read that stops inside a line gives the lines before it (read again up to
+    there, not cut out of the chunk); a line longer than the chunk comes whole."""
+    body = log_lines("edge", 40)
+    first = body.index(b"\n") + 1
+    await storage.write("scratch/edge.jsonl", body)
+    worker = worker_on(backend, storage, "edges", chunk_bytes=64 * 1024)
+    read = worker.files._read_lines
+    assert await read("scratch/edge.jsonl", 0, first + 7, len(body)) == body[:first]
+    assert await read("scratch/edge.jsonl", first, len(body), len(body)) == body[first:]
+    long_line = b'{"msg": "' + b"x" * 5000 + b'"}\n'
+    await storage.write("scratch/long.jsonl", long_line + body)
+    size = len(long_line) + len(body)
+    assert await read("scratch/long.jsonl", 0, 64, size) in (long_line, long_line + body[:first])
+    await worker.stop()

@@ -25,6 +25,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from mastra_admin.observability.clickhouse._batch import Batch, Slice, cut_whole_lines
+from mastra_admin.observability.clickhouse._transport import Lines
 
 __all__ = ["BuildDir", "TailFile", "TailState", "find_build_dirs"]
 
@@ -197,7 +198,7 @@ class BuildDir:
     def identity(self, rel: str, entry: TailFile) -> str:
         return f"build:{self.key}/{rel}#{entry.generation}"
 
-    def batches(self, state: TailState) -> Iterator[tuple[Batch, bytes]]:
+    def batches(self, state: TailState) -> Iterator[tuple[Batch, Lines]]:
         """New whole lines of every file, in batches per signal and stream, each read
         after the previous one was committed."""
         meta = self.meta()
@@ -223,7 +224,7 @@ class BuildDir:
         signal: str,
         origin: str,
         meta: dict[str, str],
-    ) -> tuple[Batch, bytes] | None:
+    ) -> tuple[Batch, Lines] | None:
         room = self.chunk_bytes
         slices: list[Slice] = []
         parts: list[bytes] = []
@@ -255,26 +256,32 @@ class BuildDir:
             origin=origin,
             slices=slices,
         )
-        return batch, b"".join(parts)
+        return batch, parts  # not joined: that would be one more copy of the chunk
 
     @staticmethod
     def _read_lines(path: Path, start: int, room: int) -> bytes:
+        """The whole lines from ``start``, at most ``room`` bytes unless the first line
+        is longer. A chunk ending in a partial line is read again up to its last line
+        rather than cut (a cut copies: two chunks in memory instead of one)."""
         with open(path, "rb") as handle:
-            handle.seek(start)
-            data = cut_whole_lines(handle.read(room))
-            while not data:  # one line longer than the room: read on to its end
-                more = handle.read(room)
-                if not more:
-                    return b""
+            while True:
                 handle.seek(start)
-                data = cut_whole_lines(handle.read(room + len(more)))
-                room += len(more)
-            return data
+                data = handle.read(room)
+                end = data.rfind(b"\n") + 1
+                if end == len(data):
+                    return data
+                if end:
+                    del data
+                    handle.seek(start)
+                    return cut_whole_lines(handle.read(end))  # (cut since? then shorter)
+                if len(data) < room:
+                    return b""  # one line, not finished yet
+                room *= 2  # one line longer than the room: read on to its end
 
-    def read_batch(self, batch: Batch) -> bytes:
+    def read_batch(self, batch: Batch) -> Lines:
         """The bytes of a journaled batch (the file may have been cut since: then
         what is there now)."""
-        parts = []
+        parts: list[bytes] = []
         for piece in batch.slices:
             try:
                 with open(piece.location, "rb") as handle:
@@ -282,7 +289,7 @@ class BuildDir:
                     parts.append(cut_whole_lines(handle.read(piece.end - piece.start)))
             except OSError:
                 continue
-        return b"".join(parts)
+        return parts
 
     def commit(self, state: TailState, batch: Batch) -> None:
         """After the insert: move each file's offset past its slice."""

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from mastra_admin.core.errors import NotFound
 from mastra_admin.core.file_storage import FileInfo, FileStorageProvider
 from mastra_admin.observability.clickhouse._batch import Batch, Slice, cut_whole_lines
+from mastra_admin.observability.clickhouse._transport import Lines
 
 __all__ = ["FOLDERS", "Journal", "StorageFiles"]
 
@@ -287,7 +288,7 @@ class StorageFiles:
 
     async def next_batch(
         self, claimed: list[Claimed], progress: dict[str, int]
-    ) -> tuple[Batch, bytes] | None:
+    ) -> tuple[Batch, Lines] | None:
         """The next slices of claimed files of one type and project, up to
         ``chunk_bytes`` (at least one line), with their bytes."""
         if not claimed:
@@ -332,7 +333,7 @@ class StorageFiles:
             origin="collector",
             slices=slices,
         )
-        return batch, b"".join(parts)
+        return batch, parts  # not joined: that would be one more copy of the chunk
 
     async def _read_lines(self, path: str, start: int, room: int, size: int) -> bytes:
         """Whole lines from ``start``: at most ``room`` bytes unless one line is longer;
@@ -341,7 +342,13 @@ class StorageFiles:
         data = await self.storage.read(path, offset=start, length=want)
         if start + len(data) >= size:
             return data
-        cut = cut_whole_lines(data)
+        end = data.rfind(b"\n") + 1
+        if end == len(data):
+            return data
+        if end:  # read again up to the last line rather than cut (a cut is a copy)
+            del data
+            return cut_whole_lines(await self.storage.read(path, offset=start, length=end))
+        cut = b""
         while not cut:  # a single line longer than the room: read on to its end
             more = await self.storage.read(path, offset=start + len(data), length=room)
             if not more:
@@ -350,10 +357,10 @@ class StorageFiles:
             cut = cut_whole_lines(data) if start + len(data) < size else data
         return cut
 
-    async def read_batch(self, batch: Batch) -> bytes:
+    async def read_batch(self, batch: Batch) -> Lines:
         """The bytes of a journaled batch, from the claims or from ``processed/``; a
         slice whose file is gone (deleted after its insert) is left out."""
-        parts = []
+        parts: list[bytes] = []
         for piece in batch.slices:
             if piece.end <= piece.start:
                 continue
@@ -375,7 +382,7 @@ class StorageFiles:
             if piece.eof and not data.endswith(b"\n"):
                 data += b"\n"
             parts.append(data)
-        return b"".join(parts)
+        return parts
 
     async def finish(self, batch: Batch, progress: dict[str, int]) -> list[str]:
         """After the insert: record progress; move (or delete) the files read to the end.

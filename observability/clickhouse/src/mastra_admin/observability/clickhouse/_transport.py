@@ -16,10 +16,9 @@ import json
 import os
 import queue
 import socket
-import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +27,10 @@ from urllib.parse import urlparse, urlunparse
 import structlog
 
 from mastra_admin.core.errors import InvalidInput, MastraAdminError, Unavailable
+from mastra_admin.observability.clickhouse._engine_memory import (
+    load_chdb_session,
+    release_engine_pages,
+)
 from mastra_admin.observability.clickhouse._sql import (
     ParamValue,
     escape_param_text,
@@ -41,6 +44,15 @@ _log = structlog.get_logger("mastra_admin.observability.clickhouse")
 T = TypeVar("T")
 
 Row = dict[str, Any]
+
+Lines = bytes | Sequence[bytes]
+"""Whole lines, each ending in ``\\n``: one buffer, or several read from several
+files (handed on as they are rather than joined into one more copy)."""
+
+
+def pieces_of(data: Lines) -> Sequence[bytes]:
+    """The buffers of ``data``."""
+    return (data,) if isinstance(data, bytes) else data
 
 
 class ClickHouseError(MastraAdminError):
@@ -95,7 +107,7 @@ class Transport(ABC):
 
     @abstractmethod
     async def insert_lines(
-        self, table: str, data: bytes, settings: Mapping[str, ParamValue]
+        self, table: str, data: Lines, settings: Mapping[str, ParamValue]
     ) -> None:
         """Insert ``data`` (whole lines, each ending in ``\\n``) into the one-column
         ``String`` table ``table``, one row a line, with per-insert ``settings``."""
@@ -104,39 +116,20 @@ class Transport(ABC):
         """``Unavailable`` when ClickHouse does not answer."""
         await self.fetch("SELECT 1 AS ok")
 
+    async def release_unused_memory(self) -> int:
+        """Give back what this process holds of the engine and no longer uses, after
+        its start: the bytes released (nothing for a server)."""
+        return 0
+
     @abstractmethod
     async def close(self) -> None: ...
 
 
 # --- the embedded engine ----------------------------------------------------------
 
-ENGINE_ALLOCATOR_CONF = "dirty_decay_ms:0"
-"""The embedded engine's allocator settings (chDB's own jemalloc reads them from
-``JE_MALLOC_CONF`` once, when the library loads). By default jemalloc keeps freed
-pages for 5 s before handing them back, so the pages of one insert were still held
-when the next inserts allocated their own: the worker's private memory grew to about
-twice what one insert needs. Handing them back at once makes an insert fault in again
-the pages it freed, about a sixth slower (100 ms: as fast as 5 s, 60 MB more)."""
-
-
 INSERT_PIECE_BYTES = 1024 * 1024
 """An insert is handed to the embedded engine in pieces of this size, which it parses
 as they come, instead of as one copy of the whole chunk."""
-
-
-def _import_chdb_session() -> Any:
-    """chDB's ``session`` module, loaded with ``ENGINE_ALLOCATOR_CONF`` unless the user
-    set ``JE_MALLOC_CONF`` (or chDB was loaded already, when it is too late). The
-    variable is removed again once read, so processes started later do not get it."""
-    ours = "chdb" not in sys.modules and "JE_MALLOC_CONF" not in os.environ
-    if ours:
-        os.environ["JE_MALLOC_CONF"] = ENGINE_ALLOCATOR_CONF
-    try:
-        from chdb import session
-    finally:
-        if ours:
-            os.environ.pop("JE_MALLOC_CONF", None)
-    return session
 
 
 ENGINE_SESSIONS = 2
@@ -196,7 +189,7 @@ class _ChdbEngine:
                 cls._users += 1
                 return cls._sessions
             try:
-                chdb_session = _import_chdb_session()
+                chdb_session = load_chdb_session()
             except ImportError as exc:  # pragma: no cover - a declared dependency
                 raise Unavailable("the embedded engine needs the chdb-core package") from exc
             Path(path).mkdir(parents=True, exist_ok=True)
@@ -295,7 +288,7 @@ class ChdbTransport(Transport):
         return [json.loads(line) for line in raw.splitlines() if line]
 
     async def insert_lines(
-        self, table: str, data: bytes, settings: Mapping[str, ParamValue]
+        self, table: str, data: Lines, settings: Mapping[str, ParamValue]
     ) -> None:
         sessions = await self._ready()
         statement = f"INSERT INTO {table} {render_settings(settings)}"
@@ -305,16 +298,24 @@ class ChdbTransport(Transport):
             # … FROM input() with inline LineAsString data, so the lines go straight
             # into the (Null engine) landing table and its views do the parsing. The
             # engine parses the pieces as they come (no copy of the whole chunk).
-            view = memoryview(data)
             try:
                 with session.send_insert(statement, "LineAsString") as inserter:
-                    for start in range(0, len(view), INSERT_PIECE_BYTES):
-                        inserter.append(view[start : start + INSERT_PIECE_BYTES])
+                    for buffer in pieces_of(data):
+                        view = memoryview(buffer)
+                        for start in range(0, len(view), INSERT_PIECE_BYTES):
+                            inserter.append(view[start : start + INSERT_PIECE_BYTES])
                     inserter.finish()
             except Exception as exc:
                 raise _chdb_failure(exc, statement) from exc
 
         await sessions.run(run)
+
+    async def release_unused_memory(self) -> int:
+        """The engine library's pages that loading it, opening the data and migrating
+        left resident (see ``_engine_memory``)."""
+        if self._sessions is None:
+            return 0
+        return await asyncio.to_thread(release_engine_pages)
 
     async def close(self) -> None:
         if self._closed:
@@ -465,15 +466,18 @@ class ServerTransport(Transport):
         return await self._offload.run(self._run, query, sql)
 
     async def insert_lines(
-        self, table: str, data: bytes, settings: Mapping[str, ParamValue]
+        self, table: str, data: Lines, settings: Mapping[str, ParamValue]
     ) -> None:
         if self._closed:
             raise Unavailable("the ClickHouse transport is closed")
         statement = f"INSERT INTO {table} (line) VALUES"
 
         def insert(client: Any) -> None:
-            text = data.decode("utf-8", errors="replace")
-            rows = [(line,) for line in text.split("\n")[:-1]]
+            rows = [
+                (line,)
+                for buffer in pieces_of(data)
+                for line in buffer.decode("utf-8", errors="replace").split("\n")[:-1]
+            ]
             client.execute(statement, rows, settings=dict(settings))
 
         await self._offload.run(self._run, insert, statement)

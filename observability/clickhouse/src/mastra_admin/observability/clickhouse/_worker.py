@@ -32,7 +32,12 @@ from mastra_admin.observability.clickhouse._schema import (
 )
 from mastra_admin.observability.clickhouse._settings import ClickHouseSettings
 from mastra_admin.observability.clickhouse._storage_files import Journal, StorageFiles
-from mastra_admin.observability.clickhouse._transport import ClickHouseError, Transport
+from mastra_admin.observability.clickhouse._transport import (
+    ClickHouseError,
+    Lines,
+    Transport,
+    pieces_of,
+)
 
 __all__ = ["ClickHouseIngestionWorker"]
 
@@ -71,9 +76,13 @@ def _return_large_buffers() -> None:
         _log.debug("ingest.mallopt_unavailable")
 
 
-def _line_counts(data: bytes) -> tuple[int, int]:
+def _line_counts(data: Lines) -> tuple[int, int]:
     """Lines and blank lines of ``data`` (whole lines)."""
-    return data.count(b"\n"), data.count(b"\n\n") + (1 if data.startswith(b"\n") else 0)
+    lines = blank = 0
+    for buffer in pieces_of(data):
+        lines += buffer.count(b"\n")
+        blank += buffer.count(b"\n\n") + (1 if buffer.startswith(b"\n") else 0)
+    return lines, blank
 
 
 def _event_type(signal: str) -> str:
@@ -256,10 +265,11 @@ class ClickHouseIngestionWorker(IngestionWorker):
         claimed.sort(key=lambda c: (c.folder, c.project, c.rel))
         journal = self._journal
         while claimed:
-            next_batch = await files.next_batch(claimed, journal.progress)
-            if next_batch is None:
+            found = await files.next_batch(claimed, journal.progress)
+            if found is None:
                 break
-            batch, data = next_batch
+            batch, data = found
+            del found  # the next chunk is read once this one is let go
             if not any(s.eof or s.end > s.start for s in batch.slices):
                 break  # nothing readable (a file changed under its claim): next pass
             journal.batch = batch
@@ -269,7 +279,9 @@ class ClickHouseIngestionWorker(IngestionWorker):
             async def remember() -> None:
                 await files.save_journal(journal)
 
-            if not await self._insert(batch, data, result, remember):
+            inserted = await self._insert(batch, data, result, remember)
+            del data
+            if not inserted:
                 await files.quarantine(batch, journal.progress)
                 gone = {s.identity for s in batch.slices}
             else:
@@ -332,14 +344,13 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
             batches = folder.batches(state)
-            while True:
-                item = await asyncio.to_thread(next, batches, None)
-                if item is None:
-                    break
+            while (item := await asyncio.to_thread(next, batches, None)) is not None:
                 batch, data = item
+                del item  # the next chunk is read once this one is let go
                 state.pending = batch
                 await asyncio.to_thread(folder.save, state)
                 await self._insert(batch, data, result, remember)
+                del data
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
                 result.files_processed += len(batch.slices)
@@ -347,14 +358,14 @@ class ClickHouseIngestionWorker(IngestionWorker):
     async def _insert(
         self,
         batch: Batch,
-        data: bytes,
+        data: Lines,
         result: ProcessingResult,
         remember: Callable[[], Awaitable[None]] | None = None,
     ) -> bool:
         """Insert and count; False when ClickHouse refused the batch for good (it is
         then counted as bad lines). Outages raise ``Unavailable``; a refusal short of
         the last attempt too, after ``remember`` saved the attempt count."""
-        if b"\n" not in data:
+        if not any(b"\n" in buffer for buffer in pieces_of(data)):
             return True
         table = f"{self.database}.{landing_table(PARSER_OF_SIGNAL[batch.signal])}"
         try:
@@ -363,7 +374,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
                 asyncio.to_thread(_line_counts, data),  # while the engine works
             )
         except ClickHouseError as exc:
-            lines = data.count(b"\n")
+            lines = sum(buffer.count(b"\n") for buffer in pieces_of(data))
             batch.attempts += 1
             _log.error(
                 "ingest.insert_refused",
@@ -396,7 +407,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             worker_id=self.worker_id,
             signal=batch.signal,
             events=events,
-            bytes=len(data),
+            bytes=sum(len(buffer) for buffer in pieces_of(data)),
         )
         return True
 
