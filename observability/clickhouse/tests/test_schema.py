@@ -220,8 +220,8 @@ async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_ro
         before = await traces_and_counts()
         assert len(before) == 1
         monkeypatch.undo()
-        assert [m.version for m in (await backend.check()).pending] == [3]
-        assert [m.version for m in await backend.schema.migrate()] == [3]
+        assert [m.version for m in (await backend.check()).pending] == [3, 4]
+        assert [m.version for m in await backend.schema.migrate()] == [3, 4]
         assert (await backend.check()).up_to_date
         assert await traces_and_counts() == before
         # The views write into the new tables.
@@ -230,6 +230,65 @@ async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_ro
         assert [(p, n) for p, _t, n in after] == [("p1", 2), ("p2", 2)]
         page = await backend.query.list_traces(TraceQuery(project_id="p2"))
         assert [(t.trace_id, t.span_count) for t in page.items] == [(after[1][1], 2)]
+    finally:
+        await backend.drop()
+        await backend.close()
+
+
+async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
+    chdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 gives the parsing views their one-tuple query with ``MODIFY
+    QUERY`` (no moment without a view); lines of both shapes read the same before and
+    after."""
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    db = backend.settings.database
+    table = f"{db}.mastra_admin_ingest_landing_spans"
+
+    async def ingest(name: str, project: str) -> None:
+        records = [
+            {**r, "project_id": project, "deployment_id": "d"} for r in fixture_records("spans")
+        ]
+        envelopes = [  # the same spans in the other shape, under other ids
+            {"type": "span", "data": {**r, "id": f"{r['id']}e", "spanId": f"{r['id']}e"}}
+            for r in records
+        ]
+        data = jsonl(records) + jsonl(envelopes)
+        batch = Batch(
+            signal="spans", slices=[Slice(identity=name, location=name, start=0, end=len(data))]
+        )
+        await backend.transport.insert_lines(table, data, batch.insert_settings())
+
+    async def spans(project: str) -> list[dict[str, object]]:
+        rows = await backend.transport.fetch(
+            f"SELECT * EXCEPT (project_id, ingested_at, recorded_at) FROM {db}.mastra_admin_spans "
+            "WHERE project_id = {p:String} ORDER BY span_id, source",
+            {"p": project},
+        )
+        return rows
+
+    async def view_query() -> str:
+        rows = await backend.transport.fetch(
+            "SELECT as_select FROM system.tables WHERE database = {db:String} "
+            "AND name = 'mastra_admin_ingest_parse_spans'",
+            {"db": db},
+        )
+        return str(rows[0]["as_select"])
+
+    try:
+        monkeypatch.setattr(schema_module, "MIGRATIONS", MIGRATIONS[:3])
+        await backend.init()
+        assert "_is_envelope" in await view_query()
+        await ingest("spans/p1/a.jsonl", "p1")
+        monkeypatch.undo()
+        assert [m.version for m in (await backend.check()).pending] == [4]
+        assert [m.version for m in await backend.schema.migrate()] == [4]
+        assert "_is_envelope" not in await view_query()
+        assert (await backend.check()).up_to_date
+        await ingest("spans/p2/b.jsonl", "p2")
+        before, after = await spans("p1"), await spans("p2")
+        assert len(after) == 2 * len(fixture_records("spans")) > 0
+        assert after == before
     finally:
         await backend.drop()
         await backend.close()
