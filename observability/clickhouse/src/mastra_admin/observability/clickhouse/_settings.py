@@ -53,7 +53,7 @@ class ClickHouseSettings(BaseModel):
         ge=64 * 1024,
         le=256 * 1024 * 1024,
         description="Most bytes sent in one insert. Bounds the worker's memory (the "
-        "engine needs about 6 bytes per byte inserted); larger inserts are faster (each "
+        "engine needs about 4 bytes per byte inserted); larger inserts are faster (each "
         "block costs a fixed overhead in the parsing views).",
     )
     delete_after_process: bool = Field(
