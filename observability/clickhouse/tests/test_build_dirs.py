@@ -15,6 +15,7 @@ from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.observability import LogQuery, SpanQuery
 from mastra_admin.observability.clickhouse import ClickHouseObservability
 from mastra_admin.observability.clickhouse._build_dirs import BuildDir, TailState
+from mastra_admin.observability.clickhouse._transport import INSERT_PIECE_BYTES
 
 NOW = datetime.now(UTC) - timedelta(minutes=3)
 
@@ -175,11 +176,11 @@ async def test_a_tail_insert_repeated_after_a_crash_adds_nothing(
     (obs / "spans" / "1.jsonl").write_bytes(span_line(0) + span_line(1))
     folder = BuildDir(obs, chunk_bytes=1 << 20)
     state = folder.load()
-    batch, data = next(folder.batches(state))
+    batch, chunk = next(folder.batches(state))
     state.pending = batch
     folder.save(state)  # journaled, inserted, then the crash: the offset never moved
     table = f"{backend.settings.database}.mastra_admin_ingest_landing_spans"
-    await backend.transport.insert_lines(table, data, batch.insert_settings())
+    await backend.transport.insert_lines(table, chunk.take(), batch.insert_settings())
     worker = backend.ingestion_worker(storage, build_dirs=[str(tmp_path / "builds")])
     await worker.process_once()
     assert await span_ids(backend) == ["s-0", "s-1"]
@@ -195,7 +196,6 @@ def test_a_file_that_grew_during_a_pass_is_not_taken_for_a_new_one(tmp_path: Pat
     listed size, and the next batch must not judge truncation by that stale size (it
     would take the file for a new one and read it all again)."""
     from mastra_admin.observability.clickhouse._build_dirs import BuildDir
-    from mastra_admin.observability.clickhouse._transport import pieces_of
 
     obs = tmp_path / "build-1" / "observability"
     (obs / "spans").mkdir(parents=True)
@@ -214,25 +214,31 @@ def test_a_file_that_grew_during_a_pass_is_not_taken_for_a_new_one(tmp_path: Pat
     read: list[bytes] = []
     for batch, chunk in batches:
         folder.commit(state, batch)
-        read.extend(pieces_of(chunk))
+        read.extend(chunk.take())
     assert b"".join(read) == line * 6, "every line once"
     assert state.files["logs/a.jsonl"].generation == 0
 
 
 def test_a_chunk_ends_at_its_last_whole_line(tmp_path: Path) -> None:
-    """A read that stops inside a line gives the lines before it (read again up to
-    there, not cut out of the chunk); a line longer than the chunk comes whole once it
-    is finished (with the whole lines after it that the longer read took), and not
-    before."""
+    """A read that stops inside a line gives the lines before it; a line longer than
+    the chunk comes whole once it is finished (with the whole lines after it in the
+    piece that ends it), and not before. Pieces are at most a mebibyte."""
     path = tmp_path / "a.jsonl"
     lines = [span_line(n) for n in range(3)]
     path.write_bytes(b"".join(lines) + b'{"type": "span", "da')
-    room = len(lines[0]) + len(lines[1]) + 5
-    assert BuildDir._read_lines(path, 0, room) == lines[0] + lines[1]
-    assert BuildDir._read_lines(path, len(lines[0]), 10_000) == lines[1] + lines[2]
-    long_line = b'{"msg": "' + b"x" * 5000 + b'"}\n'
+
+    def read(start: int, room: int) -> bytes:
+        pieces = BuildDir._read_lines(path, start, room)
+        assert all(0 < len(piece) <= INSERT_PIECE_BYTES for piece in pieces)
+        return b"".join(pieces)
+
+    assert read(0, len(lines[0]) + len(lines[1]) + 5) == lines[0] + lines[1]
+    assert read(len(lines[0]), 10_000) == lines[1] + lines[2]
+    long_line = b'{"msg": "' + b"x" * (3 * INSERT_PIECE_BYTES) + b'"}\n'
     path.write_bytes(long_line + lines[0] + b'{"type"')
-    read = BuildDir._read_lines(path, 0, 64)
-    assert read in (long_line, long_line + lines[0])  # whole lines, the long one first
+    assert read(0, 64) in (long_line, long_line + lines[0])
     path.write_bytes(long_line[:-1])
-    assert BuildDir._read_lines(path, 0, 64) == b""
+    assert read(0, 64) == b""
+    big = lines[0] * (2 * INSERT_PIECE_BYTES // len(lines[0]) + 3)
+    path.write_bytes(big)
+    assert read(0, len(big) + 100) == big

@@ -1,16 +1,22 @@
-"""The worker's memory: freed memory goes back to the system, and an insert of many
-megabytes reaches the engine in pieces yet is stored as one block.
+"""The worker's memory: freed memory goes back to the system, the engine loads
+without pyarrow and gives back its start-up pages, a chunk is in memory once (its
+buffers let go as the engine takes them), and an insert of many megabytes reaches
+the engine in pieces yet is stored as one block.
 
 These run where the project runs, Linux with glibc: they read chDB's jemalloc
 settings and /proc, and check a glibc allocator setting."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mastra_admin.observability.clickhouse import ClickHouseObservability
 from mastra_admin.observability.clickhouse._batch import Batch, Slice
@@ -221,3 +227,42 @@ def test_without_the_engine_nothing_is_released() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     assert output.stdout.strip() == "0"
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"bc", b"", b"\n"]), max_size=40).map(b"".join),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=6),
+)
+def test_a_chunk_counts_its_lines_wherever_its_buffers_part_them(
+    text: bytes, cuts: list[int]
+) -> None:
+    """Lines and blank lines are counted as in the joined text, though a buffer may
+    start or end inside a line (files are read in pieces)."""
+    from mastra_admin.observability.clickhouse._batch import Chunk
+
+    text += b"\n"
+    bounds = sorted({0, len(text), *(min(c, len(text)) for c in cuts)})
+    buffers = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    chunk = Chunk(buffers)
+    lines = text.split(b"\n")[:-1]
+    assert (chunk.lines, chunk.blank, chunk.size) == (
+        len(lines),
+        sum(1 for line in lines if not line),
+        len(text),
+    )
+
+
+def test_a_chunk_hands_its_buffers_out_once_and_lets_them_go() -> None:
+    from mastra_admin.observability.clickhouse._batch import Chunk
+
+    a, b, c = (bytes(bytearray(text)) for text in (b"a\n", b"b\n", b"c\n"))
+    alone = sys.getrefcount(a)
+    chunk = Chunk([a, b, c])
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == (alone + 1, alone + 1)
+    taken = chunk.take()
+    assert next(taken) == b"a\n"
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == (alone, alone + 1)
+    assert list(taken) == [b"b\n", b"c\n"]
+    assert sys.getrefcount(c) == alone
+    assert list(chunk.take()) == []
+    assert chunk.lines == 3

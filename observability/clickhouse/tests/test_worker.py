@@ -24,7 +24,7 @@ from mastra_admin.observability.clickhouse import (
     Transport,
 )
 from mastra_admin.observability.clickhouse._sql import ParamValue
-from mastra_admin.observability.clickhouse._transport import Lines, Row
+from mastra_admin.observability.clickhouse._transport import INSERT_PIECE_BYTES, Lines, Row
 
 
 class Outage(Transport):
@@ -191,11 +191,11 @@ async def test_a_crash_after_the_insert_is_repaired_without_duplicates(
     claimed = sorted(await crashed.files.claimed(), key=lambda c: c.rel)
     next_batch = await crashed.files.next_batch(claimed, {})
     assert next_batch is not None
-    batch, data = next_batch
+    batch, chunk = next_batch
     crashed._journal.batch = batch
     await crashed.files.save_journal(crashed._journal)
     table = f"{backend.settings.database}.mastra_admin_ingest_landing_logs"
-    await backend.transport.insert_lines(table, data, batch.insert_settings())
+    await backend.transport.insert_lines(table, chunk.take(), batch.insert_settings())
     assert await log_counts(backend) == (20, 20)
 
     restarted = worker_on(backend, storage, "w-1")
@@ -217,11 +217,11 @@ async def test_a_silent_workers_claims_and_journal_are_adopted(
     claimed = sorted(await gone.files.claimed(), key=lambda c: c.rel)
     next_batch = await gone.files.next_batch(claimed[:1], {})
     assert next_batch is not None
-    batch, data = next_batch
+    batch, chunk = next_batch
     gone._journal.batch = batch
     await gone.files.save_journal(gone._journal)
     table = f"{backend.settings.database}.mastra_admin_ingest_landing_logs"
-    await backend.transport.insert_lines(table, data, batch.insert_settings())
+    await backend.transport.insert_lines(table, chunk.take(), batch.insert_settings())
 
     alive = worker_on(backend, storage, "alive")
     assert (await alive.process_once()).files_processed == 0  # its lease still holds
@@ -353,17 +353,26 @@ async def test_stop_without_drain_gives_the_claims_back(
 async def test_a_chunk_of_one_big_file_ends_at_its_last_whole_line(
     backend: ClickHouseObservability, storage: LocalFileStorage
 ) -> None:
-    """A read that stops inside a line gives the lines before it (read again up to
-    there, not cut out of the chunk); a line longer than the chunk comes whole."""
+    """A read that stops inside a line gives the lines before it; a line longer than
+    the chunk comes whole; the rest of a complete file comes whole even without a
+    final newline. Pieces are at most a mebibyte."""
     body = log_lines("edge", 40)
     first = body.index(b"\n") + 1
-    await storage.write("scratch/edge.jsonl", body)
     worker = worker_on(backend, storage, "edges", chunk_bytes=64 * 1024)
-    read = worker.files._read_lines
+
+    async def read(path: str, start: int, room: int, size: int) -> bytes:
+        pieces = await worker.files._read_lines(path, start, room, size)
+        assert all(0 < len(piece) <= INSERT_PIECE_BYTES for piece in pieces)
+        return b"".join(pieces)
+
+    await storage.write("scratch/edge.jsonl", body)
     assert await read("scratch/edge.jsonl", 0, first + 7, len(body)) == body[:first]
     assert await read("scratch/edge.jsonl", first, len(body), len(body)) == body[first:]
-    long_line = b'{"msg": "' + b"x" * 5000 + b'"}\n'
+    long_line = b'{"msg": "' + b"x" * (2 * INSERT_PIECE_BYTES) + b'"}\n'
     await storage.write("scratch/long.jsonl", long_line + body)
     size = len(long_line) + len(body)
     assert await read("scratch/long.jsonl", 0, 64, size) in (long_line, long_line + body[:first])
+    await storage.write("scratch/open.jsonl", body + b'{"msg": "no newline"}')
+    size = len(body) + 21
+    assert await read("scratch/open.jsonl", 0, 10 * size, size) == body + b'{"msg": "no newline"}'
     await worker.stop()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
 from mastra_admin.observability.clickhouse._sql import ParamValue
 
-__all__ = ["Batch", "Slice", "cut_whole_lines"]
+__all__ = ["Batch", "Chunk", "Slice", "whole_lines"]
 
 
 class Slice(BaseModel):
@@ -76,8 +77,60 @@ class Batch(BaseModel):
         }
 
 
-def cut_whole_lines(data: bytes) -> bytes:
-    """``data`` up to and including its last ``\\n`` (a line still being written is
-    left for later)."""
-    end = data.rfind(b"\n")
-    return data[: end + 1] if end >= 0 else b""
+def whole_lines(pieces: list[bytes]) -> list[bytes]:
+    """``pieces`` (consecutive bytes of one file) up to and including their last
+    ``\\n``; [] when there is none. Only the last piece kept is cut (a copy of at most
+    one piece)."""
+    while pieces:
+        end = pieces[-1].rfind(b"\n") + 1
+        if end == len(pieces[-1]):
+            return pieces
+        if end:
+            pieces[-1] = pieces[-1][:end]
+            return pieces
+        pieces.pop()
+    return pieces
+
+
+def _newlines_after_newlines(buffer: bytes) -> int:
+    """How many ``\\n`` follow another in ``buffer`` (each ends an empty line)."""
+    count, at = 0, buffer.find(b"\n\n")
+    while at >= 0:
+        end = at + 2
+        while end < len(buffer) and buffer[end] == 0x0A:
+            end += 1
+        count += end - at - 1
+        at = buffer.find(b"\n\n", end)
+    return count
+
+
+class Chunk:
+    """The whole lines of one batch, as the buffers they were read into (at most
+    ``INSERT_PIECE_BYTES`` each), counted when made.
+
+    An insert takes the buffers once (``take``) and each is let go as soon as the
+    engine has it: the engine keeps the lines as a column of its own, so holding them
+    in Python too until the insert ends would keep the chunk in memory twice while
+    the engine works on it, which is when it needs the most."""
+
+    __slots__ = ("_buffers", "blank", "lines", "size")
+
+    def __init__(self, buffers: list[bytes]) -> None:
+        self._buffers = buffers
+        self.lines = self.blank = self.size = 0
+        after_newline = True  # a buffer may start inside a line
+        for buffer in buffers:
+            self.lines += buffer.count(b"\n")
+            self.blank += _newlines_after_newlines(buffer)
+            if after_newline and buffer.startswith(b"\n"):
+                self.blank += 1
+            if buffer:
+                after_newline = buffer.endswith(b"\n")
+            self.size += len(buffer)
+
+    def take(self) -> Iterator[bytes]:
+        """The buffers, in order, each dropped from the chunk as it is handed out."""
+        buffers, self._buffers = self._buffers, []
+        buffers.reverse()
+        while buffers:
+            yield buffers.pop()

@@ -24,8 +24,8 @@ from pathlib import Path
 import structlog
 from pydantic import BaseModel, Field
 
-from mastra_admin.observability.clickhouse._batch import Batch, Slice, cut_whole_lines
-from mastra_admin.observability.clickhouse._transport import Lines
+from mastra_admin.observability.clickhouse._batch import Batch, Chunk, Slice, whole_lines
+from mastra_admin.observability.clickhouse._transport import INSERT_PIECE_BYTES
 
 __all__ = ["BuildDir", "TailFile", "TailState", "find_build_dirs"]
 
@@ -198,7 +198,7 @@ class BuildDir:
     def identity(self, rel: str, entry: TailFile) -> str:
         return f"build:{self.key}/{rel}#{entry.generation}"
 
-    def batches(self, state: TailState) -> Iterator[tuple[Batch, Lines]]:
+    def batches(self, state: TailState) -> Iterator[tuple[Batch, Chunk]]:
         """New whole lines of every file, in batches per signal and stream, each read
         after the previous one was committed."""
         meta = self.meta()
@@ -224,7 +224,7 @@ class BuildDir:
         signal: str,
         origin: str,
         meta: dict[str, str],
-    ) -> tuple[Batch, Lines] | None:
+    ) -> tuple[Batch, Chunk] | None:
         room = self.chunk_bytes
         slices: list[Slice] = []
         parts: list[bytes] = []
@@ -234,19 +234,20 @@ class BuildDir:
             entry = self._track(state, item)
             if item.size <= entry.offset:
                 continue
-            data = self._read_lines(item.path, entry.offset, room)
-            if not data:
+            pieces = self._read_lines(item.path, entry.offset, room)
+            size = sum(len(piece) for piece in pieces)
+            if not size:
                 continue
             slices.append(
                 Slice(
                     identity=self.identity(item.rel, entry),
                     location=str(item.path),
                     start=entry.offset,
-                    end=entry.offset + len(data),
+                    end=entry.offset + size,
                 )
             )
-            parts.append(data)
-            room -= len(data)
+            parts += pieces
+            room -= size
         if not slices:
             return None
         batch = Batch(
@@ -256,40 +257,43 @@ class BuildDir:
             origin=origin,
             slices=slices,
         )
-        return batch, parts  # not joined: that would be one more copy of the chunk
+        return batch, Chunk(parts)
 
     @staticmethod
-    def _read_lines(path: Path, start: int, room: int) -> bytes:
-        """The whole lines from ``start``, at most ``room`` bytes unless the first line
-        is longer. A chunk ending in a partial line is read again up to its last line
-        rather than cut (a cut copies: two chunks in memory instead of one)."""
+    def _read_lines(path: Path, start: int, room: int) -> list[bytes]:
+        """The whole lines from ``start``, in pieces of at most ``INSERT_PIECE_BYTES``:
+        at most ``room`` bytes unless the first line is longer (then up to the end of
+        the piece holding its end); [] while a line is not finished."""
+        pieces: list[bytes] = []
+        total, newline = 0, False
         with open(path, "rb") as handle:
-            while True:
-                handle.seek(start)
-                data = handle.read(room)
-                end = data.rfind(b"\n") + 1
-                if end == len(data):
-                    return data
-                if end:
-                    del data
-                    handle.seek(start)
-                    return cut_whole_lines(handle.read(end))  # (cut since? then shorter)
-                if len(data) < room:
-                    return b""  # one line, not finished yet
-                room *= 2  # one line longer than the room: read on to its end
+            handle.seek(start)
+            while total < room or not newline:
+                want = min(INSERT_PIECE_BYTES, room - total) if total < room else INSERT_PIECE_BYTES
+                piece = handle.read(want)
+                if not piece:
+                    break
+                pieces.append(piece)
+                total += len(piece)
+                newline = newline or b"\n" in piece
+        return whole_lines(pieces)
 
-    def read_batch(self, batch: Batch) -> Lines:
-        """The bytes of a journaled batch (the file may have been cut since: then
+    def read_batch(self, batch: Batch) -> Chunk:
+        """The lines of a journaled batch (the file may have been cut since: then
         what is there now)."""
         parts: list[bytes] = []
         for piece in batch.slices:
             try:
                 with open(piece.location, "rb") as handle:
                     handle.seek(piece.start)
-                    parts.append(cut_whole_lines(handle.read(piece.end - piece.start)))
+                    left, read = piece.end - piece.start, []
+                    while left > 0 and (data := handle.read(min(INSERT_PIECE_BYTES, left))):
+                        read.append(data)
+                        left -= len(data)
             except OSError:
                 continue
-        return parts
+            parts += whole_lines(read)
+        return Chunk(parts)
 
     def commit(self, state: TailState, batch: Batch) -> None:
         """After the insert: move each file's offset past its slice."""

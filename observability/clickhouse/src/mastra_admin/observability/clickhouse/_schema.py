@@ -4,9 +4,9 @@ Six tables hold the events (traces, spans, logs, metrics, scores, feedback), fiv
 hourly materialized views aggregate them, and a landing table takes raw JSON lines:
 ClickHouse parses them, not Python. An insert puts lines into the ``Null``-engine
 landing table with a context (signal, ids, source) in the insert's ``log_comment``;
-one view per signal turns each line into typed columns (one JSON parse per line,
-into a named tuple) and two more views split the result into the event table and the
-rejects table. Root spans become traces through a view on the spans table.
+one view per signal turns each line into typed columns (its envelope fields, then
+its record read once into a named tuple) and two more views split the result into
+the event table and the rejects table. Root spans become traces through a view on the spans table.
 
 Every table keeps the tokens of its last ``dedup_window`` inserted blocks
 (``non_replicated_deduplication_window``), so an insert repeated with the same

@@ -18,7 +18,7 @@ import queue
 import socket
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -45,12 +45,13 @@ T = TypeVar("T")
 
 Row = dict[str, Any]
 
-Lines = bytes | Sequence[bytes]
-"""Whole lines, each ending in ``\\n``: one buffer, or several read from several
-files (handed on as they are rather than joined into one more copy)."""
+Lines = bytes | Iterable[bytes]
+"""Whole lines: one buffer, or consecutive buffers (which may part a line), handed
+on as they were read rather than joined into one more copy. An iterator's buffers
+are let go as they are sent."""
 
 
-def pieces_of(data: Lines) -> Sequence[bytes]:
+def pieces_of(data: Lines) -> Iterable[bytes]:
     """The buffers of ``data``."""
     return (data,) if isinstance(data, bytes) else data
 
@@ -128,8 +129,9 @@ class Transport(ABC):
 # --- the embedded engine ----------------------------------------------------------
 
 INSERT_PIECE_BYTES = 1024 * 1024
-"""An insert is handed to the embedded engine in pieces of this size, which it parses
-as they come, instead of as one copy of the whole chunk."""
+"""An insert is handed to the embedded engine in pieces of at most this size, which
+it parses as they come, instead of as one copy of the whole chunk; the worker reads
+files in pieces of this size too."""
 
 
 ENGINE_SESSIONS = 2
@@ -473,11 +475,8 @@ class ServerTransport(Transport):
         statement = f"INSERT INTO {table} (line) VALUES"
 
         def insert(client: Any) -> None:
-            rows = [
-                (line,)
-                for buffer in pieces_of(data)
-                for line in buffer.decode("utf-8", errors="replace").split("\n")[:-1]
-            ]
+            text = b"".join(pieces_of(data)).decode("utf-8", errors="replace")
+            rows = [(line,) for line in text.split("\n")[:-1]]
             client.execute(statement, rows, settings=dict(settings))
 
         await self._offload.run(self._run, insert, statement)

@@ -23,7 +23,7 @@ import structlog
 from mastra_admin.core.errors import MastraAdminError, Unavailable
 from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.observability import IngestionStatus, IngestionWorker, ProcessingResult
-from mastra_admin.observability.clickhouse._batch import Batch
+from mastra_admin.observability.clickhouse._batch import Batch, Chunk
 from mastra_admin.observability.clickhouse._build_dirs import BuildDir, find_build_dirs
 from mastra_admin.observability.clickhouse._schema import (
     PARSER_OF_SIGNAL,
@@ -32,12 +32,7 @@ from mastra_admin.observability.clickhouse._schema import (
 )
 from mastra_admin.observability.clickhouse._settings import ClickHouseSettings
 from mastra_admin.observability.clickhouse._storage_files import Journal, StorageFiles
-from mastra_admin.observability.clickhouse._transport import (
-    ClickHouseError,
-    Lines,
-    Transport,
-    pieces_of,
-)
+from mastra_admin.observability.clickhouse._transport import ClickHouseError, Transport
 
 __all__ = ["ClickHouseIngestionWorker"]
 
@@ -74,15 +69,6 @@ def _return_large_buffers() -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
     except (OSError, AttributeError):  # pragma: no cover - not glibc after all
         _log.debug("ingest.mallopt_unavailable")
-
-
-def _line_counts(data: Lines) -> tuple[int, int]:
-    """Lines and blank lines of ``data`` (whole lines)."""
-    lines = blank = 0
-    for buffer in pieces_of(data):
-        lines += buffer.count(b"\n")
-        blank += buffer.count(b"\n\n") + (1 if buffer.startswith(b"\n") else 0)
-    return lines, blank
 
 
 def _event_type(signal: str) -> str:
@@ -268,8 +254,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             found = await files.next_batch(claimed, journal.progress)
             if found is None:
                 break
-            batch, data = found
-            del found  # the next chunk is read once this one is let go
+            batch, chunk = found
             if not any(s.eof or s.end > s.start for s in batch.slices):
                 break  # nothing readable (a file changed under its claim): next pass
             journal.batch = batch
@@ -279,9 +264,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             async def remember() -> None:
                 await files.save_journal(journal)
 
-            inserted = await self._insert(batch, data, result, remember)
-            del data
-            if not inserted:
+            if not await self._insert(batch, chunk, result, remember):
                 await files.quarantine(batch, journal.progress)
                 gone = {s.identity for s in batch.slices}
             else:
@@ -307,12 +290,12 @@ class ClickHouseIngestionWorker(IngestionWorker):
         for path, journal in await self.files.journals():
             if journal.batch is not None:
                 batch = journal.batch
-                data = await self.files.read_batch(batch)
+                chunk = await self.files.read_batch(batch)
 
                 async def remember(path: str = path, journal: Journal = journal) -> None:
                     await self.files.storage.write(path, journal.model_dump_json())
 
-                if await self._insert(batch, data, result, remember):
+                if await self._insert(batch, chunk, result, remember):
                     done = await self.files.finish(batch, journal.progress)
                     result.files_processed += len(done)
                 else:
@@ -339,18 +322,16 @@ class ClickHouseIngestionWorker(IngestionWorker):
 
             if state.pending is not None:
                 batch = state.pending
-                data = await asyncio.to_thread(folder.read_batch, batch)
-                await self._insert(batch, data, result, remember)
+                chunk = await asyncio.to_thread(folder.read_batch, batch)
+                await self._insert(batch, chunk, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
             batches = folder.batches(state)
             while (item := await asyncio.to_thread(next, batches, None)) is not None:
-                batch, data = item
-                del item  # the next chunk is read once this one is let go
+                batch, chunk = item
                 state.pending = batch
                 await asyncio.to_thread(folder.save, state)
-                await self._insert(batch, data, result, remember)
-                del data
+                await self._insert(batch, chunk, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
                 result.files_processed += len(batch.slices)
@@ -358,23 +339,21 @@ class ClickHouseIngestionWorker(IngestionWorker):
     async def _insert(
         self,
         batch: Batch,
-        data: Lines,
+        chunk: Chunk,
         result: ProcessingResult,
         remember: Callable[[], Awaitable[None]] | None = None,
     ) -> bool:
         """Insert and count; False when ClickHouse refused the batch for good (it is
         then counted as bad lines). Outages raise ``Unavailable``; a refusal short of
-        the last attempt too, after ``remember`` saved the attempt count."""
-        if not any(b"\n" in buffer for buffer in pieces_of(data)):
+        the last attempt too, after ``remember`` saved the attempt count. The chunk's
+        buffers are let go as the engine takes them (a retry reads the files again)."""
+        if not chunk.lines:
             return True
         table = f"{self.database}.{landing_table(PARSER_OF_SIGNAL[batch.signal])}"
+        lines, blank = chunk.lines, chunk.blank
         try:
-            _, (lines, blank) = await asyncio.gather(
-                self.transport.insert_lines(table, data, batch.insert_settings()),
-                asyncio.to_thread(_line_counts, data),  # while the engine works
-            )
+            await self.transport.insert_lines(table, chunk.take(), batch.insert_settings())
         except ClickHouseError as exc:
-            lines = sum(buffer.count(b"\n") for buffer in pieces_of(data))
             batch.attempts += 1
             _log.error(
                 "ingest.insert_refused",
@@ -407,7 +386,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             worker_id=self.worker_id,
             signal=batch.signal,
             events=events,
-            bytes=sum(len(buffer) for buffer in pieces_of(data)),
+            bytes=chunk.size,
         )
         return True
 
