@@ -239,8 +239,8 @@ async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
     chdb_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Migration 4 gives the parsing views their one-tuple query with ``MODIFY
-    QUERY`` (no moment without a view); lines of both shapes read the same before and
-    after."""
+    QUERY`` (no moment without a view) and every table column-by-column merges; lines
+    of both shapes read the same before and after."""
     backend = ClickHouseObservability(settings_for(path=chdb_path))
     db = backend.settings.database
     table = f"{db}.mastra_admin_ingest_landing_spans"
@@ -283,7 +283,18 @@ async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
         monkeypatch.undo()
         assert [m.version for m in (await backend.check()).pending] == [4]
         assert [m.version for m in await backend.schema.migrate()] == [4]
-        assert "_is_envelope" not in await view_query()
+        query = await view_query()
+        assert "_is_envelope" not in query
+        assert "tupleElement(_r, 'spanId')" in query
+        assert "_r.spanId" not in query
+        engines = await backend.transport.fetch(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+            "AND engine LIKE '%MergeTree' AND name != 'mastra_admin_schema_migrations'",
+            {"db": db},
+        )
+        assert len(engines) == 13
+        for row in engines:
+            assert "vertical_merge_algorithm_min_rows_to_activate = 1" in row["engine_full"], row
         assert (await backend.check()).up_to_date
         await ingest("spans/p2/b.jsonl", "p2")
         before, after = await spans("p1"), await spans("p2")
