@@ -186,22 +186,35 @@ async def test_a_later_migration_counts_the_spans_already_stored(
     assert [(r["trace_id"], r["n"]) for r in rows] == [("27712e47a2c673afd73afac18fcacaa5", 2)]
 
 
+async def insert_fixture_spans(
+    backend: ClickHouseObservability, name: str, project: str, *, both_shapes: bool = False
+) -> None:
+    """The fixture's spans as project ``project``'s file ``name``; with ``both_shapes``
+    the same spans again as envelopes, under other ids."""
+    records = [{**r, "project_id": project, "deployment_id": "d"} for r in fixture_records("spans")]
+    data = jsonl(records)
+    if both_shapes:
+        data += jsonl(
+            [
+                {"type": "span", "data": {**r, "id": f"{r['id']}e", "spanId": f"{r['id']}e"}}
+                for r in records
+            ]
+        )
+    batch = Batch(
+        signal="spans", slices=[Slice(identity=name, location=name, start=0, end=len(data))]
+    )
+    table = f"{backend.settings.database}.mastra_admin_ingest_landing_spans"
+    await backend.transport.insert_lines(table, data, batch.insert_settings())
+
+
 async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_rows(
     chdb_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = ClickHouseObservability(settings_for(path=chdb_path))
     db = backend.settings.database
-    table = f"{db}.mastra_admin_ingest_landing_spans"
 
     async def ingest(name: str, project: str) -> None:
-        records = [
-            {**r, "project_id": project, "deployment_id": "d"} for r in fixture_records("spans")
-        ]
-        data = jsonl(records)
-        batch = Batch(
-            signal="spans", slices=[Slice(identity=name, location=name, start=0, end=len(data))]
-        )
-        await backend.transport.insert_lines(table, data, batch.insert_settings())
+        await insert_fixture_spans(backend, name, project)
 
     async def traces_and_counts() -> list[tuple[str, str, int]]:
         rows = await backend.transport.fetch(
@@ -243,21 +256,9 @@ async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
     of both shapes read the same before and after."""
     backend = ClickHouseObservability(settings_for(path=chdb_path))
     db = backend.settings.database
-    table = f"{db}.mastra_admin_ingest_landing_spans"
 
     async def ingest(name: str, project: str) -> None:
-        records = [
-            {**r, "project_id": project, "deployment_id": "d"} for r in fixture_records("spans")
-        ]
-        envelopes = [  # the same spans in the other shape, under other ids
-            {"type": "span", "data": {**r, "id": f"{r['id']}e", "spanId": f"{r['id']}e"}}
-            for r in records
-        ]
-        data = jsonl(records) + jsonl(envelopes)
-        batch = Batch(
-            signal="spans", slices=[Slice(identity=name, location=name, start=0, end=len(data))]
-        )
-        await backend.transport.insert_lines(table, data, batch.insert_settings())
+        await insert_fixture_spans(backend, name, project, both_shapes=True)
 
     async def spans(project: str) -> list[dict[str, object]]:
         rows = await backend.transport.fetch(
