@@ -266,3 +266,38 @@ def test_a_chunk_hands_its_buffers_out_once_and_lets_them_go() -> None:
     assert sys.getrefcount(c) == alone
     assert list(chunk.take()) == []
     assert chunk.lines == 3
+
+
+async def test_the_insert_budget_is_shared_and_never_exceeded() -> None:
+    """A source alone takes the whole budget; while another is at work, each takes
+    half; what is held at once never passes the total."""
+    import asyncio
+
+    from mastra_admin.observability.clickhouse._worker import InsertBudget
+
+    budget = InsertBudget(16)
+    held: dict[str, int] = {}
+    peaks: list[int] = []
+    shares: dict[str, list[int]] = {"a": [], "b": []}
+
+    async def source(name: str, rounds: int, pause: float) -> None:
+        async with budget.sharing(name):
+            for _ in range(rounds):
+                async with budget.room(name) as share:
+                    held[name] = share
+                    peaks.append(sum(held.values()))
+                    shares[name].append(share)
+                    await asyncio.sleep(pause)
+                    del held[name]
+                await asyncio.sleep(0)
+
+    await source("a", 2, 0)
+    assert shares["a"] == [16, 16]  # alone: all of it
+    shares["a"].clear()
+    await asyncio.gather(source("a", 6, 0.01), source("b", 3, 0.01))
+    assert max(peaks) <= 16
+    # a's first room came before b began; from then on, side by side: half each.
+    assert shares["a"][1:3] == [8, 8]
+    assert shares["b"] == [8, 8, 8]
+    assert shares["a"][-1] == 16  # alone again once b is done
+    assert 16 in peaks[2:]  # the two held their halves at once

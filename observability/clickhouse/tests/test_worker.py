@@ -333,7 +333,7 @@ async def test_a_big_file_goes_in_slices_of_whole_lines(
     worker = worker_on(backend, storage, "slicer", transport=outage, chunk_bytes=64 * 1024)
     result = await worker.process_once()
     assert (result.files_processed, result.events_ingested) == (1, 1500)
-    assert outage.inserts >= 4
+    assert outage.inserts >= 2  # alone, the collector files take twice chunk_bytes
     assert await log_counts(backend) == (1500, 1500)
     await worker.stop()
 

@@ -100,6 +100,7 @@ class BuildDir:
     def __init__(self, path: Path, *, chunk_bytes: int) -> None:
         self.path = path
         self.chunk_bytes = chunk_bytes
+        """Most bytes the next batch reads (the worker sets it before each batch)."""
         self._lock_fd: int | None = None
 
     @property

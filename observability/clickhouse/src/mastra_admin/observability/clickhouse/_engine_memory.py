@@ -1,6 +1,6 @@
 """What the embedded engine keeps resident that it does not use.
 
-chDB is one 550 MB shared library. Loading it runs the static initialisers of the
+chDB is one 555 MB shared library. Loading it runs the static initialisers of the
 whole of ClickHouse (every function, format and table engine registers itself), and
 opening a data folder and migrating the schema run code that is not needed again:
 about 170 MB of the library's pages are then resident in the process, most of them

@@ -52,9 +52,10 @@ class ClickHouseSettings(BaseModel):
         default=8 * 1024 * 1024,
         ge=64 * 1024,
         le=256 * 1024 * 1024,
-        description="Most bytes sent in one insert. Bounds the worker's memory (an "
-        "insert needs about 10 MB plus 3 bytes per byte inserted); larger inserts are "
-        "faster (each costs a fixed 60-70 ms in the parsing views).",
+        description="Most bytes in one insert while collector files and build folders "
+        "are inserted side by side; a source alone inserts up to twice that. Bounds the "
+        "worker's memory (an insert needs about 10 MB plus 3 bytes per byte inserted); "
+        "larger inserts are faster (each costs a fixed 60-70 ms in the parsing views).",
     )
     delete_after_process: bool = Field(
         default=False, description="Delete ingested files instead of moving them to processed/."

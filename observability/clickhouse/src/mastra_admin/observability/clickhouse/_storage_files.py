@@ -287,17 +287,17 @@ class StorageFiles:
         return "" if item.project == UNKNOWN_PROJECT else item.project
 
     async def next_batch(
-        self, claimed: list[Claimed], progress: dict[str, int]
+        self, claimed: list[Claimed], progress: dict[str, int], *, room: int | None = None
     ) -> tuple[Batch, Chunk] | None:
-        """The next slices of claimed files of one type and project, up to
-        ``chunk_bytes`` (at least one line), with their bytes."""
+        """The next slices of claimed files of one type and project, up to ``room``
+        bytes (default ``chunk_bytes``; at least one line), with their bytes."""
         if not claimed:
             return None
         head = claimed[0]
         group = [c for c in claimed if c.folder == head.folder and c.project == head.project]
         slices: list[Slice] = []
         parts: list[bytes] = []
-        room = self.chunk_bytes
+        room = self.chunk_bytes if room is None else room
         for item in group:
             start = progress.get(item.rel, 0)
             if start >= item.size:

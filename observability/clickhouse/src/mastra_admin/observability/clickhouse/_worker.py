@@ -1,10 +1,12 @@
 """The ingestion worker: files in storage and build folders into ClickHouse, exactly once.
 
 Each pass: repeat any journaled batch (ClickHouse drops it if it already went in),
-claim new files, and insert them in batches of up to ``chunk_bytes``; then tail the
-build folders. Nothing is marked done before ClickHouse acknowledged the insert.
-When ClickHouse is unavailable the pass stops, the files stay where they are, and
-the background loop waits longer each time (up to ``max_backoff_s``).
+claim new files and insert them in batches, and tail the build folders, the two side
+by side (each insert has a CPU and an engine session of its own). Batches are of up
+to ``chunk_bytes`` while both sources insert, up to twice that when one is alone.
+Nothing is marked done before ClickHouse acknowledged the insert. When ClickHouse is
+unavailable the pass stops, the files stay where they are, and the background loop
+waits longer each time (up to ``max_backoff_s``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import ctypes
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,6 +73,54 @@ def _return_large_buffers() -> None:
         _log.debug("ingest.mallopt_unavailable")
 
 
+class InsertBudget:
+    """The bytes of lines the worker holds for its inserts at once (read, then handed
+    to the engine), shared by its sources: one alone may take all of it; while another
+    is at work (``sharing``), each takes half.
+
+    An insert's memory in the engine follows its size, so this bounds the worker's
+    memory whatever the sources do; and a source alone (the collector files once the
+    build folders caught up, say) makes half as many inserts, each of which costs a
+    fixed 60-70 ms however small."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._held: dict[str, int] = {}
+        self._sharing: dict[str, int] = {}
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def sharing(self, source: str) -> AsyncIterator[None]:
+        """``source`` is at work (between its rooms too) for the block."""
+        self._sharing[source] = self._sharing.get(source, 0) + 1
+        try:
+            yield
+        finally:
+            self._sharing[source] -= 1
+            if not self._sharing[source]:
+                del self._sharing[source]
+            async with self._changed:
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def room(self, source: str) -> AsyncIterator[int]:
+        """Bytes ``source`` may read and insert now, held until the block ends."""
+        async with self._changed:
+            while True:
+                others = any(name != source for name in (*self._held, *self._sharing))
+                share = self.total // 2 if others else self.total
+                if self.total - sum(self._held.values()) >= share:
+                    break
+                await self._changed.wait()
+            self._held[source] = share
+        try:
+            yield share
+        finally:
+            async with self._changed:
+                del self._held[source]
+                self._changed.notify_all()
+
+
 def _event_type(signal: str) -> str:
     return "logs" if signal == "runtime" else signal
 
@@ -102,6 +152,7 @@ class ClickHouseIngestionWorker(IngestionWorker):
             delete_after_process=settings.delete_after_process,
             chunk_bytes=settings.chunk_bytes,
         )
+        self.budget = InsertBudget(2 * settings.chunk_bytes)
         self._pass_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -250,28 +301,31 @@ class ClickHouseIngestionWorker(IngestionWorker):
             claimed = await files.claimed()
         claimed.sort(key=lambda c: (c.folder, c.project, c.rel))
         journal = self._journal
-        while claimed:
-            found = await files.next_batch(claimed, journal.progress)
-            if found is None:
-                break
-            batch, chunk = found
-            if not any(s.eof or s.end > s.start for s in batch.slices):
-                break  # nothing readable (a file changed under its claim): next pass
-            journal.batch = batch
+
+        async def remember() -> None:
             await files.save_journal(journal)
-            self._journal_saved = True
 
-            async def remember() -> None:
-                await files.save_journal(journal)
-
-            if not await self._insert(batch, chunk, result, remember):
-                await files.quarantine(batch, journal.progress)
-                gone = {s.identity for s in batch.slices}
-            else:
-                result.files_processed += len(await files.finish(batch, journal.progress))
-                gone = {s.identity for s in batch.slices if s.eof}
-            journal.batch = None
-            claimed = [c for c in claimed if c.rel not in gone]
+        async with self.budget.sharing("collector"):
+            while claimed:
+                async with self.budget.room("collector") as share:
+                    found = await files.next_batch(claimed, journal.progress, room=share)
+                    if found is None:
+                        break
+                    batch, chunk = found
+                    if not any(s.eof or s.end > s.start for s in batch.slices):
+                        break  # nothing readable (a file changed under its claim): next pass
+                    journal.batch = batch
+                    await files.save_journal(journal)
+                    self._journal_saved = True
+                    inserted = await self._insert(batch, chunk, result, remember)
+                if not inserted:
+                    await files.quarantine(batch, journal.progress)
+                    gone = {s.identity for s in batch.slices}
+                else:
+                    result.files_processed += len(await files.finish(batch, journal.progress))
+                    gone = {s.identity for s in batch.slices if s.eof}
+                journal.batch = None
+                claimed = [c for c in claimed if c.rel not in gone]
         if journal.batch is None and not journal.progress:
             if self._journal_saved:
                 await files.drop_journal()
@@ -280,8 +334,9 @@ class ClickHouseIngestionWorker(IngestionWorker):
             await files.save_journal(journal)
 
     async def _build_folders(self, result: ProcessingResult) -> None:
-        for folder in await asyncio.to_thread(find_build_dirs, self.build_roots):
-            await self._tail(BuildDir(folder, chunk_bytes=self.settings.chunk_bytes), result)
+        async with self.budget.sharing("builds"):
+            for folder in await asyncio.to_thread(find_build_dirs, self.build_roots):
+                await self._tail(BuildDir(folder, chunk_bytes=self.settings.chunk_bytes), result)
 
     async def _replay_journals(self, result: ProcessingResult) -> None:
         """Finish what the last run (or an adopted worker) left journaled."""
@@ -290,12 +345,14 @@ class ClickHouseIngestionWorker(IngestionWorker):
         for path, journal in await self.files.journals():
             if journal.batch is not None:
                 batch = journal.batch
-                chunk = await self.files.read_batch(batch)
 
                 async def remember(path: str = path, journal: Journal = journal) -> None:
                     await self.files.storage.write(path, journal.model_dump_json())
 
-                if await self._insert(batch, chunk, result, remember):
+                async with self.budget.room("collector"):
+                    chunk = await self.files.read_batch(batch)
+                    inserted = await self._insert(batch, chunk, result, remember)
+                if inserted:
                     done = await self.files.finish(batch, journal.progress)
                     result.files_processed += len(done)
                 else:
@@ -322,16 +379,22 @@ class ClickHouseIngestionWorker(IngestionWorker):
 
             if state.pending is not None:
                 batch = state.pending
-                chunk = await asyncio.to_thread(folder.read_batch, batch)
-                await self._insert(batch, chunk, result, remember)
+                async with self.budget.room("builds"):
+                    chunk = await asyncio.to_thread(folder.read_batch, batch)
+                    await self._insert(batch, chunk, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
             batches = folder.batches(state)
-            while (item := await asyncio.to_thread(next, batches, None)) is not None:
-                batch, chunk = item
-                state.pending = batch
-                await asyncio.to_thread(folder.save, state)
-                await self._insert(batch, chunk, result, remember)
+            while True:
+                async with self.budget.room("builds") as share:
+                    folder.chunk_bytes = share  # what the next batch may read
+                    item = await asyncio.to_thread(next, batches, None)
+                    if item is None:
+                        break
+                    batch, chunk = item
+                    state.pending = batch
+                    await asyncio.to_thread(folder.save, state)
+                    await self._insert(batch, chunk, result, remember)
                 folder.commit(state, batch)
                 await asyncio.to_thread(folder.save, state)
                 result.files_processed += len(batch.slices)
