@@ -177,6 +177,16 @@ class _ChdbEngine:
     _sessions: _Sessions | None = None
     _path: str | None = None
     _users = 0
+    _pages_released = False
+
+    @classmethod
+    def first_release(cls) -> bool:
+        """True once per process: the library's start-up runs once, so its pages are
+        given back once (later inits would only make the kernel read back again the
+        code they run)."""
+        with cls._guard:
+            first, cls._pages_released = not cls._pages_released, True
+            return first
 
     @classmethod
     def acquire(cls, path: str) -> _Sessions:
@@ -314,8 +324,8 @@ class ChdbTransport(Transport):
 
     async def release_unused_memory(self) -> int:
         """The engine library's pages that loading it, opening the data and migrating
-        left resident (see ``_engine_memory``)."""
-        if self._sessions is None:
+        left resident (see ``_engine_memory``), the first time in this process."""
+        if self._sessions is None or not _ChdbEngine.first_release():
             return 0
         return await asyncio.to_thread(release_engine_pages)
 
