@@ -184,6 +184,83 @@ class TestCreate:
             await admin.get_deployment(world.owner.id, "missing")
 
 
+EXECUTION_KEYS = [
+    "NODE_OPTIONS",
+    "node_options",
+    "LD_PRELOAD",
+    "npm_config_script_shell",
+    "NPM_CONFIG_NODE_OPTIONS",
+    "PATH",
+]
+"""Env var names that change how Node, npm or the loader load code."""
+
+
+class TestExecutionOverrides:
+    """Overrides named as ``changes_execution`` need ``project:commands:write``."""
+
+    @pytest.mark.parametrize("key", EXECUTION_KEYS)
+    async def test_a_member_may_not_override_them(self, world: World, key: str) -> None:
+        admin, member = world.admin, world.member
+        with pytest.raises(InvalidInput) as created:
+            await admin.create_deployment(
+                member.id,
+                world.project.id,
+                CreateDeployment(
+                    type=DeploymentType.PREVIEW, branch="x", env_var_overrides={key: "--x"}
+                ),
+            )
+        with pytest.raises(InvalidInput) as updated:
+            await admin.update_deployment(
+                member.id, world.deployment.id, UpdateDeployment(env_var_overrides={key: "--x"})
+            )
+        for caught in (created, updated):
+            assert key in caught.value.message
+            assert "project:commands:write" in caught.value.message
+            assert caught.value.details["key"] == key
+            assert caught.value.details["field"] == "env_var_overrides"
+        assert [d.id for d in await admin.list_deployments(member.id, world.project.id)] == [
+            world.deployment.id
+        ]
+        assert (await admin.get_deployment(member.id, world.deployment.id)).env_var_overrides == []
+
+    async def test_a_member_may_override_ordinary_names(self, world: World) -> None:
+        overrides = {"OPENAI_API_KEY": "sk-1", "NODE_ENV": "production"}
+        preview = await world.admin.create_deployment(
+            world.member.id,
+            world.project.id,
+            CreateDeployment(type=DeploymentType.PREVIEW, branch="x", env_var_overrides=overrides),
+        )
+        updated = await world.admin.update_deployment(
+            world.member.id, preview.id, UpdateDeployment(env_var_overrides=overrides)
+        )
+        assert sorted(o.key for o in updated.env_var_overrides) == ["NODE_ENV", "OPENAI_API_KEY"]
+
+    async def test_a_member_keeps_an_owners_override_but_cannot_change_it(
+        self, world: World
+    ) -> None:
+        admin, member, deployment = world.admin, world.member, world.deployment
+        await admin.update_deployment(
+            world.owner.id,
+            deployment.id,
+            UpdateDeployment(env_var_overrides={"NODE_OPTIONS": "--enable-source-maps"}),
+        )
+        kept = await admin.update_deployment(
+            member.id,
+            deployment.id,
+            UpdateDeployment(env_var_overrides={"NODE_OPTIONS": "--enable-source-maps", "A": "1"}),
+        )
+        assert sorted(o.key for o in kept.env_var_overrides) == ["A", "NODE_OPTIONS"]
+        for refused in ({"NODE_OPTIONS": "--import=data:x", "A": "1"}, {"A": "1"}):
+            with pytest.raises(InvalidInput, match="NODE_OPTIONS"):
+                await admin.update_deployment(
+                    member.id, deployment.id, UpdateDeployment(env_var_overrides=refused)
+                )
+        env, _ = await admin.build_env(
+            await admin.get_deployment(member.id, deployment.id), world.project
+        )
+        assert env["NODE_OPTIONS"] == "--enable-source-maps"
+
+
 class TestDeploy:
     async def test_deploy_queues_a_build_that_runs(self, world: World) -> None:
         admin = world.admin

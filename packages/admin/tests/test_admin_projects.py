@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import structlog
@@ -126,6 +127,145 @@ class TestProjects:
             await admin.create_project(
                 root.id, teams[0].id, CreateProject(name="P10", source_id="weather-agent")
             )
+
+
+COMMANDS: dict[str, Any] = {
+    "install_command": ["npm", "ci"],
+    "build_command": ["npm", "run", "build"],
+    "start_command": ["node", "server.js"],
+    "node_options": "--max-old-space-size=256",
+}
+"""A value for each setting that changes what builds and servers execute."""
+
+
+class TestCommands:
+    """Commands and Node options need ``project:commands:write`` (owners and admins)."""
+
+    @pytest.mark.parametrize("setting", COMMANDS)
+    async def test_a_member_may_not_set_them_on_create(self, world: World, setting: str) -> None:
+        with pytest.raises(PermissionDenied) as caught:
+            await world.admin.create_project(
+                world.member.id,
+                world.team.id,
+                CreateProject(
+                    name="Sneaky",
+                    source_id="support-bot",
+                    settings=ProjectSettings(**{setting: COMMANDS[setting]}),
+                ),
+            )
+        assert setting in caught.value.message
+        assert "project:commands:write" in caught.value.message
+        assert caught.value.details["permission"] == "project:commands:write"
+        assert caught.value.details["settings"] == [setting]
+        page = await world.admin.list_projects(world.owner.id, world.team.id)
+        assert [p.name for p in page.items] == ["Weather agent"]
+
+    @pytest.mark.parametrize("setting", COMMANDS)
+    async def test_a_member_may_not_change_them(self, world: World, setting: str) -> None:
+        with pytest.raises(PermissionDenied, match=f"{setting}.*project:commands:write"):
+            await world.admin.update_project(
+                world.member.id,
+                world.project.id,
+                UpdateProject(settings=ProjectSettings(**{setting: COMMANDS[setting]})),
+            )
+        stored = await world.admin.get_project(world.owner.id, world.project.id)
+        assert stored.settings == ProjectSettings()
+
+    async def test_a_member_may_change_the_rest_and_save_them_unchanged(self, world: World) -> None:
+        admin, project = world.admin, world.project
+        await admin.update_project(
+            world.owner.id, project.id, UpdateProject(settings=ProjectSettings(**COMMANDS))
+        )
+        updated = await admin.update_project(
+            world.member.id,
+            project.id,
+            UpdateProject(
+                name="Renamed", settings=ProjectSettings(**COMMANDS, health_path="/ready")
+            ),
+        )
+        assert updated.settings.health_path == "/ready"
+        assert updated.settings.install_command == COMMANDS["install_command"]
+        other = ProjectSettings(**{**COMMANDS, "start_command": None}, health_path="/ready")
+        with pytest.raises(PermissionDenied, match="start_command"):
+            await admin.update_project(world.member.id, project.id, UpdateProject(settings=other))
+        created = await admin.create_project(
+            world.member.id,
+            world.team.id,
+            CreateProject(
+                name="Plain", source_id="support-bot", settings=ProjectSettings(health_path="/up")
+            ),
+        )
+        assert created.settings.health_path == "/up"
+
+    @pytest.mark.parametrize("rank", ["owner", "admin"])
+    async def test_owners_and_admins_may_set_them(self, world: World, rank: str) -> None:
+        actor = world.by_role(rank)
+        created = await world.admin.create_project(
+            actor.id,
+            world.team.id,
+            CreateProject(
+                name="Custom", source_id="support-bot", settings=ProjectSettings(**COMMANDS)
+            ),
+        )
+        assert created.settings.start_command == COMMANDS["start_command"]
+        updated = await world.admin.update_project(
+            actor.id,
+            world.project.id,
+            UpdateProject(settings=ProjectSettings(node_options="--enable-source-maps")),
+        )
+        assert updated.settings.node_options == "--enable-source-maps"
+
+
+EXECUTION_KEYS = [
+    "NODE_OPTIONS",
+    "node_options",
+    "LD_PRELOAD",
+    "npm_config_script_shell",
+    "NPM_CONFIG_NODE_OPTIONS",
+    "PATH",
+]
+"""Env var names that change how Node, npm or the loader load code."""
+
+
+class TestExecutionEnvVars:
+    @pytest.mark.parametrize("key", EXECUTION_KEYS)
+    async def test_a_member_may_not_set_them(self, world: World, key: str) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            await world.admin.set_env_var(
+                world.member.id, world.project.id, SetEnvVar(key=key, value="--import=data:x")
+            )
+        assert key in caught.value.message
+        assert "project:commands:write" in caught.value.message
+        assert caught.value.details["field"] == "key"
+        assert caught.value.details["key"] == key
+        assert await world.storage.projects.list_env_vars(world.project.id) == []
+
+    @pytest.mark.parametrize("key", ["OPENAI_API_KEY", "NODE_ENV"])
+    async def test_a_member_may_set_ordinary_names(self, world: World, key: str) -> None:
+        view = await world.admin.set_env_var(
+            world.member.id, world.project.id, SetEnvVar(key=key, value="production")
+        )
+        assert view.key == key
+
+    @pytest.mark.parametrize(("rank", "key"), [("owner", "NODE_OPTIONS"), ("admin", "LD_PRELOAD")])
+    async def test_owners_and_admins_may_set_them(self, world: World, rank: str, key: str) -> None:
+        await world.admin.set_env_var(
+            world.by_role(rank).id, world.project.id, SetEnvVar(key=key, value="--trace-warnings")
+        )
+        (stored,) = await world.storage.projects.list_env_vars(world.project.id)
+        assert stored.key == key
+
+    async def test_a_member_may_not_delete_them(self, world: World) -> None:
+        admin = world.admin
+        await admin.set_env_var(
+            world.owner.id, world.project.id, SetEnvVar(key="NODE_OPTIONS", value="--x")
+        )
+        with pytest.raises(InvalidInput, match="project:commands:write"):
+            await admin.delete_env_var(world.member.id, world.project.id, "NODE_OPTIONS")
+        assert [v.key for v in await admin.list_env_vars(world.member.id, world.project.id)] == [
+            "NODE_OPTIONS"
+        ]
+        await admin.delete_env_var(world.owner.id, world.project.id, "NODE_OPTIONS")
 
 
 class TestEnvVars:

@@ -27,7 +27,7 @@ from mastra_admin.core.inputs import (
     UpdateProject,
     UpdateTeam,
 )
-from mastra_admin.core.models import DeploymentType, User
+from mastra_admin.core.models import DeploymentType, ProjectSettings, User
 from mastra_admin.core.observability import LogQuery, TraceQuery
 
 from .conftest import World
@@ -120,11 +120,33 @@ MATRIX: list[tuple[str, Operation, tuple[str, ...]]] = [
         lambda w, u: w.admin.get_source_project(u.id, w.team.id, "support-bot"),
         (OWN, ADM, MEM),
     ),
+    (
+        "create_project with commands",
+        lambda w, u: w.admin.create_project(
+            u.id,
+            w.team.id,
+            CreateProject(
+                name="New",
+                source_id="support-bot",
+                settings=ProjectSettings(install_command=["npm", "ci"]),
+            ),
+        ),
+        (OWN, ADM),
+    ),
     ("get_project", lambda w, u: w.admin.get_project(u.id, w.project.id), EVERYONE),
     (
         "update_project",
         lambda w, u: w.admin.update_project(u.id, w.project.id, UpdateProject(name="Renamed")),
         (OWN, ADM, MEM),
+    ),
+    (
+        "update_project with commands",
+        lambda w, u: w.admin.update_project(
+            u.id,
+            w.project.id,
+            UpdateProject(settings=ProjectSettings(start_command=["node", "server.js"])),
+        ),
+        (OWN, ADM),
     ),
     ("delete_project", lambda w, u: w.admin.delete_project(u.id, w.project.id), (OWN, ADM)),
     ("list_env_vars", lambda w, u: w.admin.list_env_vars(u.id, w.project.id), EVERYONE),

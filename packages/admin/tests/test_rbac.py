@@ -59,7 +59,13 @@ def test_system_roles_are_stable_and_complete() -> None:
         (
             "team_member",
             ["project:create", "deployment:deploy", "build:cancel", "env_var:write"],
-            ["env_var:reveal", "project:delete", "team:members:write", "token:write"],
+            [
+                "env_var:reveal",
+                "project:delete",
+                "project:commands:write",
+                "team:members:write",
+                "token:write",
+            ],
         ),
         (
             "team_viewer",
@@ -77,6 +83,13 @@ def test_system_role_permissions(role: str, allowed: list[str], denied: list[str
 def test_only_owners_and_admins_reveal_env_vars() -> None:
     revealers = [r.name for r in system_roles() if has_permission(r.permissions, "env_var:reveal")]
     assert revealers == [PLATFORM_ADMIN, "team_owner", "team_admin"]
+
+
+def test_only_owners_and_admins_change_what_projects_execute() -> None:
+    holders = [
+        r.name for r in system_roles() if has_permission(r.permissions, "project:commands:write")
+    ]
+    assert holders == [PLATFORM_ADMIN, "team_owner", "team_admin"]
 
 
 def test_every_system_permission_is_in_the_catalogue() -> None:

@@ -38,6 +38,12 @@ from mastra_admin.core.events import (
     Trace,
     TraceTree,
 )
+from mastra_admin.core.execution_rules import (
+    COMMANDS_PERMISSION,
+    changed_execution_env,
+    changed_execution_settings,
+    changes_execution,
+)
 from mastra_admin.core.inputs import (
     AcceptInvite,
     AssignRole,
@@ -73,6 +79,7 @@ from mastra_admin.core.models import (
     Project,
     ProjectApiToken,
     ProjectEnvVar,
+    ProjectSettings,
     ResourceType,
     Role,
     RoleAssignment,
@@ -440,6 +447,47 @@ class MastraAdmin:
             raise hidden from None
         await self.authorizer.ensure(actor_id, permission, team.id, project.id, hidden=hidden)
         return build, deployment, project, team
+
+    async def _ensure_may_change_commands(
+        self, actor_id: str, team_id: str, project_id: str | None, settings: Sequence[str]
+    ) -> None:
+        """``PermissionDenied`` naming ``settings`` (changed execution settings) unless
+        the actor holds ``project:commands:write``."""
+        if not settings or await self.authorizer.can(
+            actor_id, COMMANDS_PERMISSION, team_id, project_id
+        ):
+            return
+        raise PermissionDenied(
+            f"changing {', '.join(settings)} needs the permission {COMMANDS_PERMISSION!r}",
+            details={
+                "permission": COMMANDS_PERMISSION,
+                "settings": list(settings),
+                "team_id": team_id,
+                "project_id": project_id,
+            },
+        )
+
+    async def _ensure_may_change_execution_env(
+        self, actor_id: str, project: Project, keys: Sequence[str], field: str
+    ) -> None:
+        """``InvalidInput`` on ``field`` naming ``keys`` (env vars that change how code
+        loads) unless the actor holds ``project:commands:write``."""
+        if not keys or await self.authorizer.can(
+            actor_id, COMMANDS_PERMISSION, project.team_id, project.id
+        ):
+            return
+        one = len(keys) == 1
+        raise InvalidInput(
+            f"{', '.join(keys)} {'changes' if one else 'change'} how Node, npm or the"
+            f" loader load code; changing {'it' if one else 'them'} needs the permission"
+            f" {COMMANDS_PERMISSION!r}",
+            details={
+                "field": field,
+                "key": keys[0],
+                "keys": list(keys),
+                "permission": COMMANDS_PERMISSION,
+            },
+        )
 
     async def _user(self, user_id: str) -> User:
         user = await self.storage.users.get(user_id)
@@ -1146,8 +1194,12 @@ class MastraAdmin:
 
     async def create_project(self, actor_id: str, team_id: str, data: CreateProject) -> Project:
         """Create a project from a project the source knows (``data.source_id``),
-        up to the licence's ``max_projects`` (counted across the installation)."""
+        up to the licence's ``max_projects`` (counted across the installation).
+        Setting a command or Node options also needs ``project:commands:write``."""
         await self._team_for(actor_id, team_id, "project:create")
+        await self._ensure_may_change_commands(
+            actor_id, team_id, None, changed_execution_settings(ProjectSettings(), data.settings)
+        )
         self._require_provider_features("source")
         self.licence.check_limit("max_projects", await self.storage.projects.count())
         source = await self.require_source().get_project(data.source_id)
@@ -1212,7 +1264,17 @@ class MastraAdmin:
         )
 
     async def update_project(self, actor_id: str, project_id: str, data: UpdateProject) -> Project:
-        await self._project_for(actor_id, project_id, "project:update")
+        """Change the given fields; ``settings`` replaces the settings as a whole.
+        Changing a command or Node options also needs ``project:commands:write``
+        (settings saved again unchanged do not)."""
+        stored = await self._project_for(actor_id, project_id, "project:update")
+        if data.settings is not None:
+            await self._ensure_may_change_commands(
+                actor_id,
+                stored.team_id,
+                stored.id,
+                changed_execution_settings(stored.settings, data.settings),
+            )
         changes = _set_fields(data)
         project = await self.storage.projects.update(project_id, ProjectUpdate(**changes))
         _log.info(
@@ -1231,8 +1293,11 @@ class MastraAdmin:
     # --- env vars ---------------------------------------------------------------------
 
     async def set_env_var(self, actor_id: str, project_id: str, data: SetEnvVar) -> EnvVarView:
-        """Set (or replace) an env var; the value is stored encrypted."""
-        await self._project_for(actor_id, project_id, "env_var:write")
+        """Set (or replace) an env var; the value is stored encrypted. A name that
+        ``changes_execution`` also needs ``project:commands:write``."""
+        project = await self._project_for(actor_id, project_id, "env_var:write")
+        if changes_execution(data.key):
+            await self._ensure_may_change_execution_env(actor_id, project, [data.key], "key")
         encrypted = self.require_encryption().encrypt(data.value)
         stored = await self.storage.projects.set_env_var(
             ProjectEnvVar(
@@ -1293,7 +1358,11 @@ class MastraAdmin:
         key: str,
         deployment_type: DeploymentType | None = None,
     ) -> None:
-        await self._project_for(actor_id, project_id, "env_var:write")
+        """Delete an env var; a name that ``changes_execution`` also needs
+        ``project:commands:write``."""
+        project = await self._project_for(actor_id, project_id, "env_var:write")
+        if changes_execution(key):
+            await self._ensure_may_change_execution_env(actor_id, project, [key], "key")
         type_value = deployment_type.value if deployment_type else None
         if not await self.storage.projects.delete_env_var(project_id, key, type_value):
             raise NotFound("env var not found", details={"key": key, "deployment_type": type_value})
@@ -1392,13 +1461,28 @@ class MastraAdmin:
             for key, value in overrides.items()
         ]
 
+    def _execution_overrides(self, deployment: Deployment) -> dict[str, str]:
+        """The deployment's overrides that ``changes_execution``, decrypted."""
+        execution = [o for o in deployment.env_var_overrides if changes_execution(o.key)]
+        if not execution:
+            return {}
+        encryption = self.require_encryption()
+        return {o.key: encryption.decrypt(o.encrypted_value) for o in execution}
+
     async def create_deployment(
         self, actor_id: str, project_id: str, data: CreateDeployment
     ) -> Deployment:
         """A deployment of the project: production (default branch), staging, or a
         preview of a branch that expires (``ttl_hours``/``expires_at``, else the
-        team's ``preview_ttl_hours``). Its public URL is known once it is routed."""
+        team's ``preview_ttl_hours``). Its public URL is known once it is routed.
+        Overrides named as ``changes_execution`` also need ``project:commands:write``."""
         project = await self._project_for(actor_id, project_id, "deployment:create")
+        await self._ensure_may_change_execution_env(
+            actor_id,
+            project,
+            changed_execution_env({}, data.env_var_overrides),
+            "env_var_overrides",
+        )
         team = await self.storage.teams.get(project.team_id)
         if team is None:
             raise NotFound("team not found", details={"team_id": project.team_id})
@@ -1461,10 +1545,21 @@ class MastraAdmin:
         self, actor_id: str, deployment_id: str, data: UpdateDeployment
     ) -> Deployment:
         """Change overrides (replaced as a whole), auto-shutdown or a preview's
-        expiry. Takes effect with the next deploy."""
-        deployment, _, _ = await self._deployment_for(actor_id, deployment_id, "deployment:update")
+        expiry. Takes effect with the next deploy. Adding, changing or removing an
+        override named as ``changes_execution`` also needs ``project:commands:write``."""
+        deployment, project, _ = await self._deployment_for(
+            actor_id, deployment_id, "deployment:update"
+        )
         patch = DeploymentUpdate()
         if data.env_var_overrides is not None:
+            await self._ensure_may_change_execution_env(
+                actor_id,
+                project,
+                changed_execution_env(
+                    self._execution_overrides(deployment), data.env_var_overrides
+                ),
+                "env_var_overrides",
+            )
             patch.env_var_overrides = self._encrypt_overrides(data.env_var_overrides)
         if data.auto_shutdown is not None:
             patch.auto_shutdown = data.auto_shutdown

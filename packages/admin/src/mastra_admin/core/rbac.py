@@ -56,10 +56,18 @@ PERMISSIONS: dict[str, str] = {
     "role:write": "Create, change, delete, assign and unassign custom roles",
     "project:read": "See projects",
     "project:create": "Create projects",
-    "project:update": "Change a project's name, branch and build settings",
+    "project:update": (
+        "Change a project's name, branch and build settings (its commands need"
+        " project:commands:write too)"
+    ),
+    "project:commands:write": (
+        "Change what a project's builds and servers execute: install, build and start"
+        " commands, Node options, and env vars that change how Node, npm or the loader"
+        " load code"
+    ),
     "project:delete": "Delete projects with their deployments",
     "env_var:read": "See env var keys (values stay hidden)",
-    "env_var:write": "Set and delete env vars",
+    "env_var:write": "Set and delete env vars (some names need project:commands:write too)",
     "env_var:reveal": "Read env var values in clear text",
     "token:read": "See a project's API tokens (never the token itself)",
     "token:write": "Create and delete a project's API tokens",
