@@ -1,7 +1,8 @@
 """The platform as a user runs it: ``mastra-admin serve`` as a child process.
 
 ``ServedPlatform`` starts the real command in a data dir of its own, with free ports
-for the API and the router and a port range of its own for deployed servers, reads
+for the API, the collector's listener and the router and a port range of its own for
+deployed servers, reads
 the bootstrap token it prints at first start, and talks to it over HTTP. It can be
 stopped (SIGTERM), killed (SIGKILL) and started again on the same data dir, as an
 operator would. ``close()`` leaves nothing behind: the platform, the Mastra servers
@@ -153,6 +154,7 @@ class ServedPlatform:
         self.data_dir = root / "data"
         self.projects_dir = projects_dir
         self.port = free_port()
+        self.collector_port = free_port()
         self.router_port = free_port()
         first = random.randrange(21000, 29000, 100)
         self.extra_env = {
@@ -173,6 +175,11 @@ class ServedPlatform:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def collector_url(self) -> str:
+        """The collector's own listener, which deployed servers are given."""
+        return f"http://127.0.0.1:{self.collector_port}"
 
     @property
     def router_url(self) -> str:
@@ -196,6 +203,7 @@ class ServedPlatform:
                 "MASTRA_ADMIN_DATA_DIR": str(self.data_dir),
                 "PROJECTS_DIR": str(self.projects_dir),
                 "MASTRA_ADMIN_PORT": str(self.port),
+                "MASTRA_ADMIN_COLLECTOR_PORT": str(self.collector_port),
                 "MASTRA_ADMIN_ROUTER__PORT": str(self.router_port),
                 "MASTRA_ADMIN_BUILDS__HEALTH_INTERVAL_S": "1",
                 "MASTRA_ADMIN_BUILDS__POLL_INTERVAL_S": "0.2",

@@ -34,6 +34,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "MASTRA_ADMIN_DATA_DIR": str(tmp_path / "data"),
             "PROJECTS_DIR": str(tmp_path / "projects"),
             "MASTRA_ADMIN_PORT": str(free_port()),
+            "MASTRA_ADMIN_COLLECTOR_PORT": str(free_port()),
             "MASTRA_ADMIN_ROUTER__PORT": str(free_port()),
             **extra,
         }
@@ -94,7 +95,7 @@ def test_users_and_tokens_against_a_database(tmp_path: Path, pg_database_url: st
 def test_doctor_gives_a_verdict_per_check(tmp_path: Path, pg_database_url: str) -> None:
     good = _run(["doctor"], _env(tmp_path, DATABASE_URL=pg_database_url), tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
-    for check in ("config", "node", "npm", "api port", "database", "clickhouse"):
+    for check in ("config", "node", "npm", "api port", "collector port", "database", "clickhouse"):
         assert re.search(rf"^ok\s+{check}\b", good.stdout, re.M), (check, good.stdout)
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
     bad = _run(["doctor"], _env(tmp_path, DATABASE_URL=dead), tmp_path)
@@ -150,10 +151,16 @@ def test_serve_prints_the_token_once_and_stops_cleanly_on_sigterm(
     token = re.search(r"^\s+(mat_\S+)$", output, re.M)
     assert token is not None, output
     url = f"http://127.0.0.1:{env['MASTRA_ADMIN_PORT']}"
-    me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    headers = {"Authorization": f"Bearer {token.group(1)}"}
+    me = httpx.get(f"{url}/api/me", headers=headers)
     assert me.status_code == 200
     assert me.json()["email"] == "admin@example.com"
     assert httpx.get(f"{url}/ready").status_code == 200
+    collector = f"http://127.0.0.1:{env['MASTRA_ADMIN_COLLECTOR_PORT']}"
+    assert f"Deployed servers post telemetry to {collector}" in output
+    assert httpx.get(f"{collector}/health").status_code == 200
+    assert httpx.post(f"{collector}/api/collector/d/spans/publish").status_code == 401
+    assert httpx.get(f"{collector}/api/me", headers=headers).status_code == 404
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     assert process.stdout is not None

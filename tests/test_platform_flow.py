@@ -143,7 +143,10 @@ def test_deploy_route_observe_redeploy_rollback_stop(setup: Setup) -> None:
     assert env["WEATHER_API_KEY"] == "wk-123-secret"
     assert env["FORECAST_DAYS"] == "5"
     assert env["MASTRA_PROJECT_ID"] == project["id"]
-    assert env["MASTRA_CLOUD_TRACES_ENDPOINT"].endswith("/spans/publish")
+    # Servers post to the collector's own listener, not to the API's port.
+    assert env["MASTRA_CLOUD_TRACES_ENDPOINT"] == (
+        f"{platform.collector_url}/api/collector/{production['id']}/spans/publish"
+    )
 
     # An agent call; its trace, logs and metric come back within 5 s.
     reply = platform.routed(

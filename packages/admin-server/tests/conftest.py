@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,16 +21,21 @@ import uvicorn
 from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.email import ConsoleEmailProvider
 from mastra_admin.core.encryption import AesGcmEncryption
-from mastra_admin.core.inputs import CreateTeam, InviteMember
+from mastra_admin.core.inputs import CreateDeployment, CreateProject, CreateTeam, InviteMember
 from mastra_admin.core.licence import LicenceValidator, generate_keypair, issue_licence
 from mastra_admin.core.local_file_storage import LocalFileStorage
-from mastra_admin.core.models import TeamRole, User
+from mastra_admin.core.models import Deployment, DeploymentType, TeamRole, User
 from mastra_admin.core.settings import MastraAdminSettings
 from mastra_admin.core.storage import AdminStorage
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
-from mastra_admin.server.app import create_app
+from mastra_admin.server.app import create_app, create_collector_app
 from mastra_admin.server.runtime import EmbeddedServer
 from mastra_admin.server.settings import ServerSettings
+
+EXPORTER_FIXTURES = (
+    Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mastra-exporter"
+)
+"""Requests recorded from Mastra's CloudExporter, one ``{signal}.request.json`` each."""
 
 
 def team_licence() -> LicenceValidator:
@@ -74,6 +80,24 @@ async def client(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin.test") as http:
         yield http
+
+
+@pytest.fixture
+async def collector_client(
+    admin: MastraAdmin, server_settings: ServerSettings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The collector's own app (``create_collector_app``), as deployed servers see it."""
+    app = create_collector_app(admin, settings=server_settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://collector.test") as http:
+        yield http
+
+
+def exporter_body(signal: str) -> dict[str, object]:
+    """The body of the recorded CloudExporter batch of ``signal``."""
+    request = json.loads((EXPORTER_FIXTURES / f"{signal}.request.json").read_text())
+    body: dict[str, object] = request["body"]
+    return body
 
 
 @dataclass
@@ -129,6 +153,18 @@ async def world(admin: MastraAdmin) -> World:
         outsider=outsider,
         team_id=team.id,
         other_team_id=other.id,
+    )
+
+
+@pytest.fixture
+async def deployment(admin: MastraAdmin, world: World) -> Deployment:
+    """A production deployment of a project of the world's team (never built)."""
+    owner = world.owner.user.id
+    project = await admin.create_project(
+        owner, world.team_id, CreateProject(name="Weather", source_id="weather-agent")
+    )
+    return await admin.create_deployment(
+        owner, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
     )
 
 

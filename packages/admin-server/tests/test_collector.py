@@ -6,43 +6,25 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from mastra_admin.core.admin import MastraAdmin
-from mastra_admin.core.inputs import CreateDeployment, CreateProject
 from mastra_admin.core.local_file_storage import LocalFileStorage
-from mastra_admin.core.models import Deployment, DeploymentType
+from mastra_admin.core.models import Deployment
 
-from .conftest import World
+from .conftest import exporter_body
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mastra-exporter"
 SIGNALS = ["spans", "logs", "metrics", "scores", "feedback"]
-
-
-@pytest.fixture
-async def deployment(admin: MastraAdmin, world: World) -> Deployment:
-    owner = world.owner.user.id
-    project = await admin.create_project(
-        owner, world.team_id, CreateProject(name="Weather", source_id="weather-agent")
-    )
-    return await admin.create_deployment(
-        owner, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
-    )
-
-
-def _fixture_body(signal: str) -> dict[str, object]:
-    request = json.loads((FIXTURES / f"{signal}.request.json").read_text())
-    body: dict[str, object] = request["body"]
-    return body
 
 
 def _url(admin: MastraAdmin, deployment: Deployment, signal: str) -> str:
     """The path the exporter derives from MASTRA_CLOUD_TRACES_ENDPOINT for ``signal``."""
     traces = admin.collector_url(deployment.id)
     assert traces.endswith("/spans/publish")
-    path = traces.removeprefix(admin.settings.admin_url)
+    path = urlsplit(traces).path
     return path.removesuffix("spans/publish") + f"{signal}/publish"
 
 
@@ -59,7 +41,7 @@ async def _files(admin: MastraAdmin) -> list[str]:
 async def test_real_batches_are_stored_whole_before_the_answer(
     signal: str, admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
 ) -> None:
-    body = _fixture_body(signal)
+    body = exporter_body(signal)
     response = await client.post(
         _url(admin, deployment, signal), json=body, headers=_auth(admin, deployment)
     )
@@ -91,7 +73,7 @@ async def test_a_wrong_or_missing_token_is_401_and_stores_nothing(
     admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
 ) -> None:
     url = _url(admin, deployment, "spans")
-    body = _fixture_body("spans")
+    body = exporter_body("spans")
     other = admin.collector_token("another-deployment")
     for headers in ({}, {"Authorization": f"Bearer {other}"}, {"Authorization": "Basic x"}):
         response = await client.post(url, json=body, headers=headers)

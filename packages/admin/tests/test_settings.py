@@ -178,3 +178,52 @@ def test_an_invalid_value_names_the_setting_but_not_the_value(
 def test_an_unknown_override_is_an_error() -> None:
     with pytest.raises(InvalidInput, match="load_settings: unknown setting 'prot'; did you mean"):
         load_settings(prot=8080)
+
+
+def test_servers_post_to_the_collector_listener_on_the_next_port_by_default() -> None:
+    settings = load_settings(port=4000)
+
+    assert settings.collector_listener_port == 4001
+    assert settings.collector_base_url == "http://127.0.0.1:4001"
+    assert settings.admin_url == "http://127.0.0.1:4000"
+
+
+def test_collector_port_names_the_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASTRA_ADMIN_COLLECTOR_PORT", "6006")
+
+    settings = load_settings(port=4000)
+
+    assert settings.collector_listener_port == 6006
+    assert settings.collector_base_url == "http://127.0.0.1:6006"
+
+
+@pytest.mark.parametrize("collector_port", [0, 4000])
+def test_collector_port_0_or_the_api_port_means_servers_post_to_the_api_port(
+    collector_port: int,
+) -> None:
+    settings = load_settings(port=4000, collector_port=collector_port)
+
+    assert settings.collector_listener_port is None
+    assert settings.collector_base_url == "http://127.0.0.1:4000"
+
+
+def test_public_url_is_where_servers_post_whatever_the_collector_port() -> None:
+    settings = load_settings(port=4000, collector_port=5000, public_url="https://admin.example/")
+
+    assert settings.collector_base_url == "https://admin.example"
+    assert settings.admin_url == "https://admin.example"
+    assert settings.collector_listener_port == 5000, "the listener still runs"
+
+
+def test_the_last_port_needs_an_explicit_collector_port() -> None:
+    with pytest.raises(InvalidInput, match="set collector_port"):
+        load_settings(port=65535)
+
+    assert load_settings(port=65535, collector_port=0).collector_listener_port is None
+
+
+def test_a_collector_port_out_of_range_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_settings(collector_port=70000)
+
+    assert {e["field"] for e in caught.value.details["errors"]} == {"collector_port"}

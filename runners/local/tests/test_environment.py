@@ -11,6 +11,7 @@ import pytest
 from mastra_admin.core.models import ProjectSettings
 from mastra_admin.core.testing.runner import LogCollector
 from mastra_admin.runners.local import SERVER_ENV_ALLOW, LocalProcessRunner
+from mastra_admin.runners.local._sandbox import LISTEN_SHIM
 
 from .conftest import BuiltProject
 
@@ -61,12 +62,16 @@ async def test_environment_is_exactly_the_contract(
         expected.update(
             {
                 "PORT": str(server.port),
+                "MASTRA_HOST": "127.0.0.1",
+                "HOME": str(runner.sandbox.home(ctx.deployment.id)),
                 "MASTRA_CLOUD_TRACES_TARGET_DIR": str(observability / "spans"),
                 "MASTRA_RUNNER_LOGS_TARGET_DIR": str(observability / "logs"),
             }
         )
-        if node_options:
-            expected["NODE_OPTIONS"] = node_options
+        shim = f"--require={LISTEN_SHIM}"
+        expected["NODE_OPTIONS"] = f"{shim} {node_options}" if node_options else shim
+        expected["MASTRA_LISTEN_FD"] = environ["MASTRA_LISTEN_FD"]
+        assert int(environ["MASTRA_LISTEN_FD"]) > 2
         assert environ == expected
     finally:
         await runner.stop(server, grace_s=2)

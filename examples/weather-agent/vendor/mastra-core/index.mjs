@@ -257,7 +257,7 @@ export async function createNodeServer(mastra) {
   const logger = new Logger(serviceName, exporter);
   const tracer = new Tracer(exporter);
   const port = Number(env.PORT ?? 4111);
-  const host = mastra.server.host ?? '127.0.0.1';
+  const host = mastra.server.host ?? env.MASTRA_HOST ?? '127.0.0.1';
   const healthy = () => {
     const value = mastra.server.healthy ?? true;
     return typeof value === 'function' ? value() : value;

@@ -1,8 +1,9 @@
-"""The Starlette application: the API, health and metrics, OpenAPI, the collector,
-plugin routes and the web UI, around one ``MastraAdmin``.
+"""The Starlette applications around one ``MastraAdmin``: the API (health and metrics,
+OpenAPI, the collector, plugin routes and the web UI) and the collector alone, which
+deployed servers are given so that they cannot reach the rest of the API.
 
-``create_app`` does not start or stop the admin: whoever owns the admin (the ``serve``
-command, embedding code, a test) calls ``init()`` and ``close()``.
+Neither app starts or stops the admin: whoever owns the admin (the ``serve`` command,
+embedding code, a test) calls ``init()`` and ``close()``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from mastra_admin.server.auth import FailedAttemptLimiter
 from mastra_admin.server.errors import exception_handlers
 from mastra_admin.server.metrics import ServerMetrics
 from mastra_admin.server.openapi import openapi_document
-from mastra_admin.server.routes import all_endpoints
+from mastra_admin.server.routes import all_endpoints, collector_endpoints
+from mastra_admin.server.routes.collector import _ProjectCache
 from mastra_admin.server.routing import Endpoint, IndexedRouter, to_routes
 from mastra_admin.server.settings import ServerSettings
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from mastra_admin.core.admin import MastraAdmin
     from mastra_admin.core.observability import IngestionWorker
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_collector_app"]
 
 _log = structlog.get_logger("mastra_admin.server.app")
 
@@ -155,7 +157,6 @@ def create_app(
     """The ASGI app for ``admin``. ``ingestion`` is the in-process ingestion worker,
     if any, for ``/metrics`` and the status endpoint."""
     settings = settings or ServerSettings()
-    server_metrics = ServerMetrics()
     endpoints = [*all_endpoints(), *extra_endpoints]
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
@@ -169,7 +170,7 @@ def create_app(
         from mastra_admin.server.ui import ui_routes
 
         routes.extend(ui_routes())
-    middleware = [Middleware(RequestContextMiddleware, metrics=server_metrics)]
+    middleware: list[Middleware] = []
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -180,19 +181,52 @@ def create_app(
                 expose_headers=["X-Request-Id", "Retry-After"],
             )
         )
-    app = Starlette(middleware=middleware, exception_handlers=exception_handlers())
+    app = _app(admin, settings, ingestion, ServerMetrics(), endpoints, routes, middleware)
+    app.state.openapi = openapi_document(endpoints)
+    return app
+
+
+def create_collector_app(
+    admin: MastraAdmin,
+    *,
+    settings: ServerSettings | None = None,
+    ingestion: IngestionWorker | None = None,
+    metrics: ServerMetrics | None = None,
+) -> Starlette:
+    """The collector alone, for the listener deployed servers are given: its endpoints
+    (the API's own code, limits and errors) and ``GET /health`` for probes; anything
+    else is 404 in the API's error format. Pass the API app's ``metrics``
+    (``app.state.metrics``) so that its ``/metrics`` counts what arrives here too."""
+    settings = settings or ServerSettings()
+    endpoints = collector_endpoints()
+    routes: list[BaseRoute] = [Route("/health", health, methods=["GET"]), *to_routes(endpoints)]
+    return _app(admin, settings, ingestion, metrics or ServerMetrics(), endpoints, routes, [])
+
+
+def _app(
+    admin: MastraAdmin,
+    settings: ServerSettings,
+    ingestion: IngestionWorker | None,
+    server_metrics: ServerMetrics,
+    endpoints: list[Endpoint],
+    routes: list[BaseRoute],
+    middleware: list[Middleware],
+) -> Starlette:
+    """What every app of ours shares: request ids and latency metrics around
+    ``middleware``, the error format, the route index and the state handlers read."""
+    app = Starlette(
+        middleware=[Middleware(RequestContextMiddleware, metrics=server_metrics), *middleware],
+        exception_handlers=exception_handlers(),
+    )
     app.router = IndexedRouter(routes)
     app.state.admin = admin
     app.state.settings = settings
     app.state.ingestion = ingestion
     app.state.metrics = server_metrics
     app.state.endpoints = endpoints
-    app.state.openapi = openapi_document(endpoints)
     app.state.auth_limiter = FailedAttemptLimiter(
         limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
     )
     app.state.collector_max_bytes = settings.collector_max_bytes
-    from mastra_admin.server.routes.collector import _ProjectCache
-
     app.state.collector_projects = _ProjectCache()
     return app

@@ -21,13 +21,25 @@ __all__: list[str] = []
 @cli.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="API and UI port (default 3000).")
+@click.option(
+    "--collector-port",
+    type=int,
+    help="Port that serves only the collector, for deployed servers (default: port + 1; 0: none).",
+)
 @click.option("--no-ingestion", is_flag=True, help="Do not run the ingestion worker here.")
 @click.pass_context
 @run_async
-async def serve(ctx: click.Context, host: str | None, port: int | None, no_ingestion: bool) -> None:
-    """Run the whole platform: API, UI, build workers, ingestion and the router."""
+async def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    collector_port: int | None,
+    no_ingestion: bool,
+) -> None:
+    """Run the whole platform: API, UI, the collector, build workers, ingestion and the
+    router."""
     overrides = ctx.obj.setdefault("overrides", {})
-    overrides.update({"host": host, "port": port})
+    overrides.update({"host": host, "port": port, "collector_port": collector_port})
     settings = _settings(ctx)
     server_settings = ServerSettings()
     if no_ingestion:
@@ -36,6 +48,8 @@ async def serve(ctx: click.Context, host: str | None, port: int | None, no_inges
     def ready(platform: Platform) -> None:
         admin = platform.admin
         click.echo(f"MastraAdmin is running at {settings.admin_url}")
+        if settings.collector:
+            click.echo(f"Deployed servers post telemetry to {settings.collector_base_url}")
         if admin.router is not None:
             click.echo(f"Deployed servers are routed at {admin.router.public_url('<name>')}")
         click.echo(f"Data dir: {settings.data_dir.resolve()}")
@@ -197,14 +211,12 @@ def doctor(ctx: click.Context) -> None:
     results.append(("node", node is not None, node or "node is not on PATH (needed to build)"))
     npm = _tool_version("npm")
     results.append(("npm", npm is not None, npm or "npm is not on PATH (needed to build)"))
-    api_free = _port_free(settings.host, settings.port)
-    results.append(
-        (
-            "api port",
-            api_free,
-            f"{settings.host}:{settings.port} " + ("free" if api_free else "in use"),
-        )
-    )
+    ports = [("api port", settings.port)]
+    if settings.collector_listener_port is not None:
+        ports.append(("collector port", settings.collector_listener_port))
+    for name, port in ports:
+        free = _port_free(settings.host, port)
+        results.append((name, free, f"{settings.host}:{port} " + ("free" if free else "in use")))
 
     async def services() -> None:
         from mastra_admin.core.compose import build_admin

@@ -1,5 +1,6 @@
-"""Running the platform in one process: the API, build workers, the ingestion worker
-and the router, started in order and shut down cleanly on SIGINT/SIGTERM."""
+"""Running the platform in one process: the API, the collector's own listener, build
+workers, the ingestion worker and the router, started in order and shut down cleanly
+on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from typing import Any, TypeVar
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp
 
 from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.compose import build_admin
 from mastra_admin.core.observability import IngestionWorker
 from mastra_admin.core.settings import MastraAdminSettings
-from mastra_admin.server.app import create_app
+from mastra_admin.server.app import create_app, create_collector_app
 from mastra_admin.server.settings import ServerSettings
 
 __all__ = [
@@ -89,13 +91,61 @@ async def _bootstrap(admin: MastraAdmin) -> str | None:
     return token
 
 
+def _embedded_server(app: ASGIApp, host: str, port: int) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    return EmbeddedServer(config)
+
+
+class _CannotListen(Exception):
+    """uvicorn could not bind its socket."""
+
+
+async def _serve(server: EmbeddedServer) -> None:
+    # uvicorn calls sys.exit(1) when it cannot bind; a SystemExit raised in a task
+    # would end the event loop at once, so it is turned into an ordinary error here.
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        reason = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+        raise _CannotListen(str(reason)) from exc
+
+
+async def _listen(server: EmbeddedServer, what: str) -> asyncio.Task[None]:
+    """Start ``server`` and return once it accepts connections; a ``SystemExit``
+    naming ``what`` when it cannot listen (the port is taken, say)."""
+    serving = asyncio.create_task(_serve(server))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if serving.done():
+        error = serving.exception()
+        config = server.config
+        where = f"{config.host}:{config.port}"
+        raise SystemExit(f"{what} could not listen on {where}: {error or 'it ended'}") from error
+    return serving
+
+
+async def _shut(server: EmbeddedServer, serving: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(serving, timeout=10)
+
+
 async def run_platform(
     settings: MastraAdminSettings,
     server_settings: ServerSettings,
     *,
     on_ready: Callable[[Platform], Awaitable[None] | None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM: API + UI, build workers, ingestion, router."""
+    """Serve until SIGINT/SIGTERM: API + UI, the collector's listener (unless
+    ``collector_port`` is 0 or the API port), build workers, ingestion, router."""
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     async with running_admin(settings) as admin:
@@ -109,36 +159,43 @@ async def run_platform(
         if orchestrator is not None:
             await orchestrator.start()
         app = create_app(admin, settings=server_settings, ingestion=ingestion)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
-        server = EmbeddedServer(config)
-        serving = asyncio.create_task(server.serve())
+        server = _embedded_server(app, settings.host, settings.port)
+        listeners: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
         try:
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.05)
-            if serving.done():
-                serving.result()
-                raise SystemExit(f"the API could not listen on {settings.host}:{settings.port}")
+            serving = await _listen(server, "the API")
+            listeners.append((server, serving))
             _log.info("platform.ready", url=f"http://{settings.host}:{settings.port}")
+            collector_port = settings.collector_listener_port
+            if collector_port is not None:
+                collector_app = create_collector_app(
+                    admin, settings=server_settings, ingestion=ingestion, metrics=app.state.metrics
+                )
+                collector = _embedded_server(collector_app, settings.host, collector_port)
+                collector_serving = await _listen(
+                    collector,
+                    "the collector's own listener (setting collector_port, default port + 1; "
+                    "0 turns it off)",
+                )
+                listeners.append((collector, collector_serving))
+                _log.info(
+                    "platform.collector_ready", url=f"http://{settings.host}:{collector_port}"
+                )
             if on_ready is not None:
                 result = on_ready(Platform(admin, ingestion, token))
                 if asyncio.iscoroutine(result):
                     await result
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {stopper, *(task for _server, task in listeners)},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             stopper.cancel()
         finally:
             _log.info("platform.stopping")
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(serving, timeout=10)
+            for listener, _task in listeners:
+                listener.should_exit = True
+            for listener, task in listeners:
+                await _shut(listener, task)
             if orchestrator is not None:
                 await orchestrator.stop()
             if ingestion is not None:

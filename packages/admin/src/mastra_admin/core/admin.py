@@ -270,7 +270,7 @@ class MastraAdmin:
     def collector_url(self, deployment_id: str) -> str:
         """The traces URL given to a deployed server; the exporter derives the logs,
         metrics, scores and feedback URLs by replacing its ``spans/publish`` suffix."""
-        return self.settings.admin_url + COLLECTOR_PATH.format(deployment_id=deployment_id)
+        return self.settings.collector_base_url + COLLECTOR_PATH.format(deployment_id=deployment_id)
 
     @staticmethod
     def subdomain_for(team: Team, project: Project, deployment: Deployment) -> str:

@@ -107,15 +107,26 @@ class MastraAdminSettings(BaseSettings):
         validation_alias=AliasChoices("MASTRA_ADMIN_PORT", "ADMIN_PORT", "port"),
         description="Port of the API and UI.",
     )
+    collector_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a listener that serves only the collector (and `GET /health`); "
+        "deployed servers are given its URL, so they reach the collector but not the rest "
+        "of the API. Default: `port` + 1. 0: no separate listener, servers post to the API "
+        "port, which a server in a network sandbox (only the ports the runner forwards are "
+        "reachable) cannot reach. The collector also stays on the API port.",
+    )
     public_url: str | None = Field(
         default=None,
-        description="URL at which deployed servers reach the admin (collector). "
-        "Default: http://{host}:{port}.",
+        description="URL at which deployed servers reach the admin's collector, and the "
+        "base of links sent by email (it must serve the API). Default: "
+        "http://{host}:{collector port} for servers, http://{host}:{port} for links.",
     )
     collector: bool = Field(
         default=True,
         description="Give deployed servers the collector variables (MASTRA_CLOUD_*), so "
-        "they post traces, logs and metrics to this installation's API. Turn off when "
+        "they post traces, logs and metrics to this installation's collector. Turn off when "
         "no HTTP server runs (MastraAdmin embedded without it): servers then write the "
         "files of the specification's file contract, which ingestion tails.",
     )
@@ -178,9 +189,35 @@ class MastraAdminSettings(BaseSettings):
                 filled[kind] = {"provider": default.provider, **value}
         return filled
 
+    @model_validator(mode="after")
+    def _collector_port_fits(self) -> MastraAdminSettings:
+        if self.collector_port is None and self.port == 65535:
+            raise ValueError(
+                "collector_port defaults to port + 1, above 65535: set collector_port "
+                "(0: no separate collector listener)"
+            )
+        return self
+
     @property
     def admin_url(self) -> str:
+        """The API and UI: ``public_url``, else ``http://{host}:{port}``."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def collector_listener_port(self) -> int | None:
+        """Port of the listener that serves only the collector (``collector_port``,
+        default ``port`` + 1); ``None`` when there is none (``collector_port`` is 0 or
+        the API port itself)."""
+        port = self.port + 1 if self.collector_port is None else self.collector_port
+        return None if port in (0, self.port) else port
+
+    @property
+    def collector_base_url(self) -> str:
+        """Where deployed servers post (the collector's paths are below it):
+        ``public_url``, else the collector listener, else the API port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.collector_listener_port or self.port}"
 
     @property
     def config_file(self) -> Path | None:

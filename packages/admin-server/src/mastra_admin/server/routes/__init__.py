@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mastra_admin.server.routing import Endpoint
 
-__all__ = ["all_endpoints"]
+__all__ = ["all_endpoints", "collector_endpoints"]
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -25,3 +25,10 @@ def all_endpoints() -> list[Endpoint]:
         *observability.endpoints,
         *collector.endpoints,
     ]
+
+
+def collector_endpoints() -> list[Endpoint]:
+    """The collector's endpoints alone: all the collector listener serves."""
+    from mastra_admin.server.routes import collector
+
+    return list(collector.endpoints)

@@ -64,7 +64,17 @@ __all__ = [
 ]
 
 SERVER_ALLOW = frozenset({"PATH", "HOME", "LANG", "TZ", "NODE_OPTIONS"})
-RUNNER_VARS = frozenset({"PORT", "MASTRA_CLOUD_TRACES_TARGET_DIR", "MASTRA_RUNNER_LOGS_TARGET_DIR"})
+RUNNER_VARS = frozenset(
+    {
+        "PORT",
+        "MASTRA_HOST",
+        "MASTRA_LISTEN_FD",
+        "MASTRA_CLOUD_TRACES_TARGET_DIR",
+        "MASTRA_RUNNER_LOGS_TARGET_DIR",
+    }
+)
+"""What a runner adds to the context's env (``MASTRA_LISTEN_FD``: a listening socket
+handed to a server that runs in a network namespace of its own)."""
 CANARY = "MASTRA_ADMIN_CONFORMANCE_CANARY"
 
 
@@ -160,15 +170,19 @@ def make_build_context(
 
 
 def leftover_processes(root: Path) -> list[str]:
-    """Processes of this user whose working directory or command line is under ``root``
-    (what a runner must not leave behind); described as ``pid name cwd``."""
+    """Processes of this user (as root: of any user, since a runner may run project
+    code under uids of its own) whose working directory or command line is under
+    ``root`` (what a runner must not leave behind); described as ``pid name cwd``."""
     import psutil
 
     prefix = str(root.resolve())
     found: list[str] = []
+    any_user = os.getuid() == 0
     for process in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
         try:
-            if process.pid == os.getpid() or process.info["uids"].real != os.getuid():
+            if process.pid == os.getpid():
+                continue
+            if not any_user and process.info["uids"].real != os.getuid():
                 continue
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue

@@ -16,13 +16,18 @@ import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import structlog
 
 from mastra_admin.core.errors import BuildFailed
 from mastra_admin.runners.local._commands import describe
+
+if TYPE_CHECKING:
+    from mastra_admin.runners.local._sandbox import Sandbox, Sandboxed, SandboxSpec
 
 __all__ = [
     "LineSink",
@@ -152,11 +157,15 @@ async def _emit(raw: bytes, sink: LineSink, tail: deque[str], mask: Mask) -> Non
     await sink(line)
 
 
-def _end_tree(pid: int, folder: Path) -> None:
-    """SIGKILL the step's group, its escaped descendants, and strays in its folder."""
+def _end_tree(started: Sandboxed, folder: Path) -> None:
+    """SIGKILL the step's group, its escaped descendants, its sandbox (whose pid
+    namespace ends with its init), and strays in its folder."""
+    pid = started.process.pid
     escaped = snapshot_descendants(pid)
     kill_group(pid)
     kill_processes(escaped)
+    if started.init is not None:
+        kill_processes([started.init])
     sweep_dir(folder)
 
 
@@ -172,6 +181,8 @@ async def run_step(
     mask: Mask = str,
     tail_lines: int = 20,
     label: str | None = None,
+    sandbox: Sandbox,
+    spec: SandboxSpec,
 ) -> StepResult:
     """Run one build step to the end, every output line (stdout and stderr merged) to
     ``sink`` after ``mask`` (which hides secret values; the failure message quotes
@@ -184,17 +195,17 @@ async def run_step(
     tail: deque[str] = deque(maxlen=tail_lines)
     started = time.monotonic()
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
+        spawned = await sandbox.spawn(
+            argv,
+            replace(spec, cwd=cwd),
+            env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
         )
     except OSError as exc:
         raise BuildFailed(step, f"{command} could not be started: {exc}") from exc
+    process = spawned.process
     assert process.stdout is not None
     _log.debug("step.spawned", step=step, command=argv[0], pid=process.pid)
     pump = asyncio.ensure_future(_pump(process.stdout, sink, tail, mask))
@@ -203,8 +214,9 @@ async def run_step(
             await process.wait()
             await pump
     except TimeoutError:
-        _end_tree(process.pid, sweep)
+        _end_tree(spawned, sweep)
         await _reap(process, pump)
+        await spawned.close()
         raise BuildFailed(
             step,
             f"{command} timed out after {timeout_s:g} s{_quote(tail)}",
@@ -212,12 +224,16 @@ async def run_step(
         ) from None
     except BaseException:
         # Cancelled (or the sink failed): nothing of the step may outlive it.
-        _end_tree(process.pid, sweep)
+        _end_tree(spawned, sweep)
         await _reap(process, pump)
+        await spawned.close()
         raise
-    # The step is done; anything it left running in its group or folder goes too.
+    # The step is done; anything it left running in its group, sandbox or folder goes.
     if group_alive(process.pid):
         kill_group(process.pid)
+    if spawned.init is not None:
+        kill_processes([spawned.init])
+    await spawned.close()
     sweep_dir(sweep)
     returncode = process.returncode
     assert returncode is not None

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fnmatch
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import psutil
 import structlog
@@ -58,6 +61,7 @@ from mastra_admin.runners.local._process import (
     snapshot_descendants,
     sweep_dir,
 )
+from mastra_admin.runners.local._sandbox import Sandbox, SandboxSpec, end_network
 from mastra_admin.runners.local._settings import LocalRunnerSettings
 
 __all__ = ["SERVER_ENV_ALLOW", "LocalProcessRunner", "mask_secrets"]
@@ -69,6 +73,9 @@ SERVER_ENV_ALLOW: tuple[str, ...] = ("PATH", "HOME", "LANG", "TZ")
 
 TRACES_DIR_VAR = "MASTRA_CLOUD_TRACES_TARGET_DIR"
 LOGS_DIR_VAR = "MASTRA_RUNNER_LOGS_TARGET_DIR"
+HOST_VAR = "MASTRA_HOST"
+COLLECTOR_VARS = ("MASTRA_CLOUD_TRACES_ENDPOINT", "MASTRA_PLATFORM_OBSERVABILITY_ENDPOINT")
+_LISTEN_BACKLOG = 511  # node's own
 _PORT_RETRIES = 3
 
 
@@ -90,7 +97,12 @@ def mask_secrets(secrets: Sequence[str]) -> Callable[[str], str]:
 
 @dataclass
 class _Server:
-    """A server this runner supervises (started here, or adopted by ``attach``)."""
+    """A server this runner supervises (started here, or adopted by ``attach``).
+
+    ``pid`` is the server's own process; ``group`` the process group of everything
+    started for it; ``init`` pid 1 of its sandbox (ending it ends the sandbox) and
+    ``network`` the sandbox's pasta, both ``None`` without isolation.
+    """
 
     id: str
     pid: int
@@ -100,9 +112,13 @@ class _Server:
     health_path: str
     layout: BuildLayout
     process: psutil.Process
+    group: int
     child: asyncio.subprocess.Process | None = None
     relay: psutil.Process | None = None
     relay_child: asyncio.subprocess.Process | None = None
+    init: psutil.Process | None = None
+    network: psutil.Process | None = None
+    network_child: asyncio.subprocess.Process | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -127,6 +143,7 @@ class LocalProcessRunner(ProjectRunner):
         self.source = source
         self.settings = settings or LocalRunnerSettings()
         self.builds_dir = self.settings.resolved_builds_dir(Path(data_dir))
+        self.sandbox = Sandbox(self.settings, data_dir=Path(data_dir), builds_dir=self.builds_dir)
         self.ports = PortAllocator(
             self.settings.host, self.settings.port_range_start, self.settings.port_range_end
         )
@@ -150,18 +167,42 @@ class LocalProcessRunner(ProjectRunner):
         return env
 
     def server_env(self, ctx: BuildContext, layout: BuildLayout, port: int) -> dict[str, str]:
-        """Exactly DESIGN §6: the context's environment, ``PORT``, the two
-        observability dirs, ``PATH``/``HOME``/``LANG``/``TZ`` of the admin, and
-        ``NODE_OPTIONS`` when the project or the runner configures it."""
+        """Exactly DESIGN §6: the context's environment, ``PORT``, ``MASTRA_HOST``, the
+        two observability dirs, ``PATH``/``HOME``/``LANG``/``TZ`` of the admin (in a
+        sandbox ``HOME`` is the deployment's own), and ``NODE_OPTIONS`` when the
+        project or the runner configures it."""
         env = {key: os.environ[key] for key in SERVER_ENV_ALLOW if key in os.environ}
         env.update(ctx.env)
         env["PORT"] = str(port)
+        env[HOST_VAR] = self.settings.host
         env[TRACES_DIR_VAR] = str(layout.spans)
         env[LOGS_DIR_VAR] = str(layout.logs)
         node_options = ctx.project.settings.node_options or self.settings.node_options
         if node_options:
             env["NODE_OPTIONS"] = node_options
         return env
+
+    def _spec(
+        self,
+        ctx: BuildContext,
+        layout: BuildLayout,
+        root: Path,
+        *,
+        listen: socket.socket | None = None,
+    ) -> SandboxSpec:
+        """The sandbox of a build step (no ``listen``) or of a server, which gets the
+        socket the runner opened on its port."""
+        if listen is None:
+            return SandboxSpec(ctx.deployment.id, layout.src.resolve(), root)
+        return SandboxSpec(
+            ctx.deployment.id,
+            layout.src.resolve(),
+            root,
+            writable=(layout.spans.resolve(), layout.logs.resolve()),
+            listen_fd=listen.fileno(),
+            host_ports=_collector_ports(ctx.env),
+            keep_with_parent=False,
+        )
 
     # --- build ----------------------------------------------------------------------
 
@@ -212,7 +253,9 @@ class LocalProcessRunner(ProjectRunner):
         except OSError as exc:
             raise BuildFailed("copy", f"copying the project failed: {exc}") from exc
         root = await asyncio.to_thread(_project_root, root, layout, ctx.source.path)
-        env = self.build_env(ctx)
+        spec = self._spec(ctx, layout, root)
+        await asyncio.to_thread(self.sandbox.prepare, spec, recursive=True)
+        env = self.sandbox.environment(self.build_env(ctx), spec)
         settings = ctx.project.settings
         manager = detect_package_manager(root, ctx.source.metadata.get("package_manager"))
         steps: list[tuple[str, list[str], float]] = [
@@ -229,6 +272,7 @@ class LocalProcessRunner(ProjectRunner):
         ]
         for step, argv, timeout_s in steps:
             resolved = resolve_executable(step, argv, env.get("PATH"))
+            self._check_visible(step, resolved[0], spec)
             await sink(f"$ {describe(argv)}")
             bound.info("build.step_started", step=step, command=describe(argv))
             result = await run_step(
@@ -242,6 +286,8 @@ class LocalProcessRunner(ProjectRunner):
                 mask=mask,
                 tail_lines=self.settings.log_tail_lines,
                 label=describe(argv),
+                sandbox=self.sandbox,
+                spec=spec,
             )
             await sink(f"{step} finished in {result.duration_s:.1f} s")
             bound.info("build.step_finished", step=step, duration_s=round(result.duration_s, 3))
@@ -268,6 +314,16 @@ class LocalProcessRunner(ProjectRunner):
         await sink(f"Build finished in {duration:.1f} s")
         bound.info("build.finished", duration_s=round(duration, 3))
         return BuildArtifact(build_id=ctx.build.id, path=str(layout.root), created_at=created)
+
+    def _check_visible(self, step: str, program: str, spec: SandboxSpec) -> None:
+        if not self.sandbox.visible(program, spec):
+            raise BuildFailed(
+                step,
+                f"{program} is outside the sandbox, which shows /usr, the project and "
+                "runner.sandbox_ro_paths only; add the folder it is installed in to "
+                "runner.sandbox_ro_paths",
+                details={"tool": program, "setting": "runner.sandbox_ro_paths"},
+            )
 
     # --- artifacts ------------------------------------------------------------------
 
@@ -405,15 +461,27 @@ class LocalProcessRunner(ProjectRunner):
         health_path = ctx.project.settings.health_path or "/health"
         timeout_s = ctx.project.settings.health_timeout_s or self.settings.health_timeout_s
         port = self.ports.allocate()
-        env = self.server_env(ctx, layout, port)
-        resolved = resolve_executable("start", argv, env.get("PATH"))
-        await log(f"$ {describe(argv)}  (PORT={port})")
-        started = time.monotonic()
+        listen: socket.socket | None = None
         try:
-            server = await self._spawn(ctx, layout, root, resolved, env, host, port, health_path)
+            if self.sandbox.enabled:
+                listen = _listening_socket(host, port)
+                if listen is None:
+                    self.ports.release(port)
+                    return port
+            spec = self._spec(ctx, layout, root, listen=listen)
+            env = self.sandbox.environment(self.server_env(ctx, layout, port), spec)
+            resolved = resolve_executable("start", argv, env.get("PATH"))
+            self._check_visible("start", resolved[0], spec)
+            await asyncio.to_thread(self.sandbox.prepare, spec, recursive=False)
+            await log(f"$ {describe(argv)}  (PORT={port})")
+            started = time.monotonic()
+            server = await self._spawn(ctx, layout, spec, resolved, env, host, port, health_path)
         except BaseException:
             self.ports.release(port)
             raise
+        finally:
+            if listen is not None:
+                listen.close()  # the server holds it now
         bound = _log.bind(build_id=ctx.build.id, server_id=server.id, pid=server.pid, port=port)
         bound.info("server.started")
         url = f"http://{host}:{port}{health_path}"
@@ -482,7 +550,7 @@ class LocalProcessRunner(ProjectRunner):
         self,
         ctx: BuildContext,
         layout: BuildLayout,
-        root: Path,
+        spec: SandboxSpec,
         argv: list[str],
         env: Mapping[str, str],
         host: str,
@@ -524,14 +592,13 @@ class LocalProcessRunner(ProjectRunner):
             sending, secrets_write = secrets_write, -1  # _send_secrets closes it
             await asyncio.to_thread(_send_secrets, sending, ctx.secrets)
             try:
-                child = await asyncio.create_subprocess_exec(
-                    *argv,
-                    cwd=root,
-                    env=dict(env),
+                started = await self.sandbox.spawn(
+                    argv,
+                    spec,
+                    env=env,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=out_write,
                     stderr=err_write,
-                    start_new_session=True,
                 )
             except OSError as exc:
                 raise BuildFailed("start", f"{describe(argv)} could not be started: {exc}") from exc
@@ -544,24 +611,30 @@ class LocalProcessRunner(ProjectRunner):
             raise
         for fd in (out_read, out_write, err_read, err_write):
             os.close(fd)
-        process = psutil.Process(child.pid)
+        process = await started.command()
         relay = _psutil_process(relay_child.pid)
         server_id = _new_server_id()
         extra: dict[str, Any] = {}
         if relay is not None:
             extra = {"relay_pid": relay.pid, "relay_started_at": relay.create_time()}
+        if started.init is not None:
+            extra["sandbox"] = started.record()
         return _Server(
             id=server_id,
-            pid=child.pid,
+            pid=process.pid,
             started_at=process.create_time(),
             port=port,
             host=host,
             health_path=health_path,
             layout=layout,
             process=process,
-            child=child,
+            group=started.group,
+            child=started.process,
             relay=relay,
             relay_child=relay_child,
+            init=started.init,
+            network=started.network,
+            network_child=started.network_child,
             extra=extra,
         )
 
@@ -611,26 +684,23 @@ class LocalProcessRunner(ProjectRunner):
         _log.info("server.stopped", server_id=server.id, pid=supervised.pid)
 
     async def _terminate(self, server: _Server, *, grace_s: float) -> None:
-        """SIGTERM the group (and escaped descendants), SIGKILL whatever is left after
-        ``grace_s``, wait for the relay, release the port, forget the server."""
+        """SIGTERM the server's processes (in a sandbox: every process in it; else
+        its group and escaped descendants), SIGKILL whatever is left after ``grace_s``
+        (in a sandbox: its init, which ends the whole pid namespace), wait for the
+        relay, end the sandbox's network, release the port, forget the server."""
         try:
-            pgid = server.pid
-            escaped = snapshot_descendants(server.pid) if server.process.is_running() else []
-            if grace_s > 0:
-                kill_group(pgid, signal.SIGTERM)
-                kill_processes(escaped, signal.SIGTERM)
-                if await _wait_gone(pgid, escaped, grace_s):
-                    escaped = []
-                else:
-                    escaped += snapshot_descendants(server.pid)
-            kill_group(pgid, signal.SIGKILL)
-            kill_processes(escaped, signal.SIGKILL)
-            if not await _wait_gone(pgid, escaped, 5.0):
+            pgid = server.group
+            if server.init is not None:
+                await _terminate_sandbox(server.init, pgid, grace_s)
+            else:
+                await _terminate_group(server.pid, server.process, pgid, grace_s)
+            if group_alive(pgid) and not await _wait_gone(pgid, [], 5.0):
                 _log.warning("server.not_gone", server_id=server.id, pid=server.pid)
             if server.child is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(asyncio.shield(server.child.wait()), 2)
             await _reap_relay(server.relay_child, server.relay)
+            await end_network(server.network_child, server.network)
         finally:
             self.ports.release(server.port)
             self._servers.pop(server.id, None)
@@ -670,6 +740,8 @@ class LocalProcessRunner(ProjectRunner):
             _as_int(server.metadata.get("relay_pid")),
             _as_float(server.metadata.get("relay_started_at")),
         )
+        sandbox = server.metadata.get("sandbox")
+        record: dict[str, Any] = sandbox if isinstance(sandbox, dict) else {}
         return _Server(
             id=server.id,
             pid=process.pid,
@@ -679,7 +751,14 @@ class LocalProcessRunner(ProjectRunner):
             health_path=str(server.metadata.get("health_path") or "/health"),
             layout=layout,
             process=process,
+            group=_as_int(record.get("group")) or process.pid,
             relay=relay,
+            init=matching_process(
+                _as_int(record.get("init_pid")), _as_float(record.get("init_started_at"))
+            ),
+            network=matching_process(
+                _as_int(record.get("network_pid")), _as_float(record.get("network_started_at"))
+            ),
         )
 
     async def stats(self, server: RunningServer) -> ServerStats:
@@ -829,6 +908,73 @@ def _runtime_tail(layout: BuildLayout, server: _Server, lines: int) -> list[str]
                 break
         result += [line for line in collected if line.strip()][-lines:]
     return result
+
+
+def _listening_socket(host: str, port: int) -> socket.socket | None:
+    """The server's port, opened on the host for the server in its sandbox (which
+    takes it through ``MASTRA_LISTEN_FD``); ``None`` when another process holds it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            return None
+        raise BuildFailed("start", f"could not listen on {host}:{port}: {exc}") from exc
+    return sock
+
+
+def _collector_ports(env: Mapping[str, str]) -> tuple[int, ...]:
+    """Ports of the host's loopback a server's sandbox may reach: the collector's,
+    when the collector URL it was given is on this machine's loopback."""
+    ports: set[int] = set()
+    for name in COLLECTOR_VARS:
+        value = env.get(name)
+        if not value:
+            continue
+        try:
+            url = urlsplit(value)
+            port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            continue
+        if url.hostname in ("127.0.0.1", "localhost", "::1"):
+            ports.add(port)
+    return tuple(sorted(ports))
+
+
+async def _terminate_group(pid: int, process: psutil.Process, pgid: int, grace_s: float) -> None:
+    """Without a sandbox: SIGTERM the group and escaped descendants, SIGKILL after
+    ``grace_s``."""
+    escaped = snapshot_descendants(pid) if process.is_running() else []
+    if grace_s > 0:
+        kill_group(pgid, signal.SIGTERM)
+        kill_processes(escaped, signal.SIGTERM)
+        if await _wait_gone(pgid, escaped, grace_s):
+            escaped = []
+        else:
+            escaped += snapshot_descendants(pid)
+    kill_group(pgid, signal.SIGKILL)
+    kill_processes(escaped, signal.SIGKILL)
+    await _wait_gone(pgid, escaped, 5.0)
+
+
+async def _terminate_sandbox(init: psutil.Process, pgid: int, grace_s: float) -> None:
+    """SIGTERM every process in the sandbox (never its launcher or init, whose end
+    would SIGKILL the rest at once); once the server has exited the sandbox ends by
+    itself; after ``grace_s``, SIGKILL its init (and so everything in it)."""
+    if grace_s > 0:
+        kill_processes(snapshot_descendants(init.pid), signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _running(init) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    kill_processes([init], signal.SIGKILL)
+    kill_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while _running(init) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 async def _wait_gone(pgid: int, others: Sequence[psutil.Process], timeout_s: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -80,6 +81,39 @@ class LocalRunnerSettings(BaseModel):
     log_tail_lines: int = Field(
         default=20, ge=1, le=500, description="Output lines quoted in a failed step's message."
     )
+    isolation: Literal["sandbox", "none"] = Field(
+        default="sandbox",
+        description="`sandbox`: every install, build step and server runs in a sandbox of "
+        "its deployment (bubblewrap and pasta; see docs/security.md). `none`: as plain "
+        "processes of the platform's user, which can read its data dir and keys and reach "
+        "its services: only for one trusted developer on a laptop.",
+    )
+    sandbox_dir: Path | None = Field(
+        default=None,
+        description="Where deployments' homes (npm's cache) and the uid table live. "
+        "Default: `{data_dir}/sandbox`.",
+    )
+    sandbox_ro_paths: list[Path] = Field(
+        default_factory=list,
+        description="More folders a sandbox sees read-only, besides /usr and a few /etc "
+        "entries: a Node.js installed outside /usr, say. Never the data dir.",
+    )
+    sandbox_uid_base: int = Field(
+        default=2_000_000_000,
+        ge=1000,
+        le=2**31 - 2,
+        description="First uid given to a deployment when the platform runs as root "
+        "(one uid per deployment, recorded in `{sandbox_dir}/uids.json`).",
+    )
+    sandbox_uid_count: int = Field(
+        default=1_000_000, ge=1, description="How many uids from `sandbox_uid_base` are used."
+    )
+    bwrap_path: str | None = Field(
+        default=None, description="The bubblewrap binary. Default: `bwrap` on PATH."
+    )
+    pasta_path: str | None = Field(
+        default=None, description="The pasta binary (passt). Default: `pasta` on PATH."
+    )
 
     @model_validator(mode="after")
     def _range(self) -> LocalRunnerSettings:
@@ -88,6 +122,8 @@ class LocalRunnerSettings(BaseModel):
                 f"port_range_end ({self.port_range_end}) is below "
                 f"port_range_start ({self.port_range_start})"
             )
+        if self.sandbox_uid_base + self.sandbox_uid_count > 2**31 - 1:
+            raise ValueError("sandbox_uid_base + sandbox_uid_count must stay below 2**31 - 1")
         return self
 
     def resolved_builds_dir(self, data_dir: Path) -> Path:
