@@ -1,6 +1,7 @@
 """Development sessions: tests, one isolated run per distribution, lint, types, benchmarks.
 
 nox -s tests            every distribution in one venv, every test
+nox -s tests-unprivileged   as root: the local runner's tests again as an ordinary uid
 nox -s dist-<folder>    one distribution from its built wheel, alone, its own tests
 nox -s lint typecheck   ruff and mypy --strict across the namespace
 nox -s demo             the platform on the embedded default
@@ -152,6 +153,84 @@ def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.11", "types-psutil")
     sources = [str(p / "src") for p in _distributions().values() if (p / "src").is_dir()]
     session.run("mypy", *sources)
+
+
+UNPRIVILEGED_UID = 1_900_000_000
+"""A uid with no account and no files: what an ordinary user running the platform is."""
+
+
+@nox.session(name="tests-unprivileged", venv_backend="none")
+def tests_unprivileged(session: nox.Session) -> None:
+    """The local runner's tests as an ordinary user (its sandbox then runs in a user
+    namespace of that user instead of under per-deployment uids). As root, they run
+    as ``UNPRIVILEGED_UID`` from a copy of the tests and a venv in a folder that uid
+    can read (the checkout and the usual venvs may sit under ``/root``); as anyone
+    else the ``tests`` session already ran them as an ordinary user."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        session.log("not root: the tests session ran the runner's tests unprivileged already")
+        return
+    python = shutil.which("python3.11", path="/usr/bin:/usr/local/bin") or "/usr/bin/python3"
+    work = Path(tempfile.mkdtemp(prefix="mastra-admin-unprivileged-"))
+    try:
+        work.chmod(0o755)
+        venv = work / "venv"
+        session.run("uv", "venv", "-q", "--python", python, str(venv), external=True)
+        dists = _distributions()
+        wanted = [
+            "mastra-admin-runner-local",
+            *_local_deps(dists["mastra-admin-runner-local"], dists),
+        ]
+        session.run(
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(venv / "bin" / "python"),
+            *(str(dists[name]) for name in wanted),
+            *TEST_DEPS,
+            external=True,
+        )
+        tests = work / "runners-local-tests"
+        shutil.copytree(dists["mastra-admin-runner-local"] / "tests", tests)
+        shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+        for path in [work, *work.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        home = work / "home"
+        home.mkdir(mode=0o755)
+        os.chown(home, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+        session.chdir(str(work))
+        session.run(
+            "setpriv",
+            f"--reuid={UNPRIVILEGED_UID}",
+            f"--regid={UNPRIVILEGED_UID}",
+            "--clear-groups",
+            "--",
+            str(venv / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(work),
+            "-c",
+            str(work / "pyproject.toml"),
+            str(tests),
+            *session.posargs,
+            env={
+                "HOME": str(home),
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "LANG": "C.UTF-8",
+                "TMPDIR": "/tmp",
+            },
+            external=True,
+        )
+    finally:
+        session.chdir(str(ROOT))
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @nox.session(python="3.11")
