@@ -42,7 +42,7 @@ export async function render({ params }) {
       fields: [
         field({ label: "Name", name: "name", value: project.name, required: true, maxlength: 255 }),
         field({ label: "Default branch", name: "default_branch", value: project.default_branch, required: true }),
-        field({ label: "Install command", name: "install_command", value: join(s.install_command), placeholder: "npm ci", hint: "Empty: from the lock file." }),
+        field({ label: "Install command", name: "install_command", value: join(s.install_command), placeholder: "npm ci", hint: "Empty: from the lock file. Commands and NODE_OPTIONS can be changed by owners and admins." }),
         field({ label: "Build command", name: "build_command", value: join(s.build_command), placeholder: "npx mastra build" }),
         field({ label: "Start command", name: "start_command", value: join(s.start_command), placeholder: "node .mastra/output/index.mjs" }),
         field({ label: "Health check path", name: "health_path", value: s.health_path, required: true }),
@@ -52,6 +52,11 @@ export async function render({ params }) {
         field({ label: "NODE_OPTIONS", name: "node_options", value: s.node_options || "", placeholder: "--max-old-space-size=1024" }),
       ],
       onSubmit: async (values) => {
+        // A command whose text was not edited keeps its stored argv: its arguments may
+        // hold spaces the text field cannot tell apart, and changing a command needs
+        // the project:commands:write permission that members do not hold.
+        const unchanged = (name) => values[name] === join(s[name]);
+        const commandOf = (name) => (unchanged(name) ? s[name] ?? null : command(values[name]));
         project = await api(`/api/projects/${projectId}`, {
           method: "PATCH",
           body: {
@@ -59,9 +64,9 @@ export async function render({ params }) {
             default_branch: values.default_branch,
             settings: {
               ...project.settings,
-              install_command: command(values.install_command),
-              build_command: command(values.build_command),
-              start_command: command(values.start_command),
+              install_command: commandOf("install_command"),
+              build_command: commandOf("build_command"),
+              start_command: commandOf("start_command"),
               health_path: values.health_path,
               install_timeout_s: seconds(values.install_timeout_s),
               build_timeout_s: seconds(values.build_timeout_s),
