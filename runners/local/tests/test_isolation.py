@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import pytest
 from mastra_admin.core.errors import BuildFailed
 from mastra_admin.core.models import ProjectSettings, RunningServer
 from mastra_admin.core.testing.projects import write_mastra_project
-from mastra_admin.core.testing.runner import LogCollector, make_build_context
+from mastra_admin.core.testing.runner import LogCollector, leftover_processes, make_build_context
 from mastra_admin.runners.local import LocalProcessRunner
 
 pytestmark = pytest.mark.slow
@@ -266,3 +267,59 @@ async def test_no_sandbox_means_no_build_never_an_unisolated_one(
     assert "no-bwrap" in caught.value.message
     assert 'runner.isolation = "none"' in caught.value.message
     assert not (runner.builds_dir / ctx.build.id / "src" / "node_modules").exists()
+
+
+_BUILD_FOREVER = """
+import asyncio, shutil, sys
+from pathlib import Path
+from mastra_admin.core.source import ProjectSourceProvider
+from mastra_admin.core.testing.runner import LogCollector, leftover_processes, make_build_context
+from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
+
+class Copy(ProjectSourceProvider):
+    type = "local"
+    async def list_projects(self, team_id=None): return []
+    async def get_project(self, source_id): raise LookupError(source_id)
+    async def validate_access(self, source): return True
+    async def get_project_path(self, source, target_dir):
+        shutil.copytree(source.path, target_dir, dirs_exist_ok=True)
+        return target_dir
+
+root = Path(sys.argv[1])
+runner = LocalProcessRunner(
+    Copy(), LocalRunnerSettings(builds_dir=root / "builds"), data_dir=root / "data"
+)
+asyncio.run(runner.build(make_build_context(root / "project"), LogCollector()))
+"""
+
+
+def _networks() -> set[int]:
+    return {
+        p.pid
+        for p in psutil.process_iter(["name"])
+        if (p.info["name"] or "").startswith(("pasta", "passt"))
+    }
+
+
+async def test_a_platform_killed_mid_build_leaves_no_sandbox_behind(tmp_path: Path) -> None:
+    """The build step's sandbox and its pasta die with the process that ran them."""
+    write_mastra_project(tmp_path / "project", variant="hangs_at_build")
+    (tmp_path / "build.py").write_text(_BUILD_FOREVER)
+    before = _networks()
+    platform = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(tmp_path / "build.py"),
+        str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with asyncio.timeout(60):
+            while not (_networks() - before) or not leftover_processes(tmp_path / "builds"):
+                await asyncio.sleep(0.1)
+    finally:
+        platform.kill()
+        await platform.wait()
+    async with asyncio.timeout(10):
+        while (_networks() - before) or leftover_processes(tmp_path / "builds"):
+            await asyncio.sleep(0.1)

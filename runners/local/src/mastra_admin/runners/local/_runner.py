@@ -676,6 +676,7 @@ class LocalProcessRunner(ProjectRunner):
         if supervised is None:
             if all(other.port != server.port for other in self._servers.values()):
                 self.ports.release(server.port)
+            _end_recorded_sandbox(server)
             _forget_server_file(server)
             _log.debug("server.stop_noop", server_id=server.id)
             return
@@ -718,6 +719,7 @@ class LocalProcessRunner(ProjectRunner):
             return True
         adopted = self._adopt(server)
         if adopted is None:
+            _end_recorded_sandbox(server)
             _log.info("server.attach_gone", server_id=server.id, pid=server.process_id)
             return False
         self._servers[server.id] = adopted
@@ -880,6 +882,26 @@ def _has_live_server(layout: BuildLayout) -> bool:
         if matching_process(_as_int(record.get("pid")), _as_float(record.get("started_at"))):
             return True
     return False
+
+
+def _end_recorded_sandbox(server: RunningServer) -> None:
+    """The pasta of a server's sandbox once the sandbox is gone (its server exited
+    while no process of the platform watched; pasta holds the network namespace and
+    would stay). Nothing is touched while the sandbox's init still runs: a record
+    whose server does not match may still name a live sandbox."""
+    record = server.metadata.get("sandbox")
+    if not isinstance(record, dict):
+        return
+
+    def recorded(name: str) -> psutil.Process | None:
+        return matching_process(
+            _as_int(record.get(f"{name}_pid")), _as_float(record.get(f"{name}_started_at"))
+        )
+
+    if recorded("init") is None:
+        network = recorded("network")
+        if network is not None:
+            kill_processes([network])
 
 
 def _forget_server_file(server: RunningServer) -> None:

@@ -392,8 +392,6 @@ class Sandbox:
         assert self._tools is not None
         bwrap, pasta = self._tools
         uid = self.uid(spec.deployment_id)
-        # setpriv rather than Popen's user=: uvloop's subprocess_exec has no such option.
-        identity = _setpriv(uid) if uid is not None else []
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         shim_read = -1
@@ -436,7 +434,12 @@ class Sandbox:
                     "isolation", f"the sandbox could not be made (bwrap exited with code {code})"
                 )
             init = psutil.Process(int(info["child-pid"]))
-            network, network_process = await self._connect(init, spec, [*identity, pasta])
+            # bwrap's child configures its loopback after it reported its pid; pasta's
+            # netlink requests at the same time make that fail now and then.
+            await _wait_for_loopback(init.pid)
+            network, network_process = await self._connect(
+                init, spec, _pasta_launcher(uid, pasta, die_with_parent=spec.keep_with_parent)
+            )
             os.write(block_write, b"1")
             return Sandboxed(process, init, network_process, network)
         except BaseException:
@@ -646,15 +649,45 @@ exec "$@"
 
 def _setpriv(uid: int) -> list[str]:
     """Run the rest of a command line as ``uid`` (and its group), no other groups,
-    no capabilities, no way to gain privileges."""
-    return [
-        "setpriv",
-        f"--reuid={uid}",
-        f"--regid={uid}",
-        "--clear-groups",
-        "--no-new-privs",
-        "--",
-    ]
+    no capabilities, no way to gain privileges. (setpriv rather than Popen's
+    ``user=``, which uvloop's ``subprocess_exec`` does not take.)"""
+    return ["setpriv", *_as_uid_options(uid), "--"]
+
+
+def _as_uid_options(uid: int) -> list[str]:
+    return [f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+
+
+def _pasta_launcher(uid: int | None, pasta: str, *, die_with_parent: bool) -> list[str]:
+    """pasta as the deployment's uid (as root); for a build step, killed when the
+    platform process that runs the step dies, as the step itself is (bwrap's
+    ``--die-with-parent``): pasta holds the sandbox's network namespace open and
+    would otherwise outlive it. A server's pasta outlives a platform restart with the
+    server, and is ended when the server is stopped."""
+    options = _as_uid_options(uid) if uid is not None else []
+    if die_with_parent:
+        options += ["--pdeathsig", "KILL"]
+    return ["setpriv", *options, "--", pasta] if options else [pasta]
+
+
+async def _wait_for_loopback(pid: int, timeout_s: float = _NETWORK_READY_S) -> None:
+    """Until bwrap's child has brought up the sandbox's loopback (``127.0.0.1`` in
+    the namespace's local routes), or is gone."""
+    deadline = time.monotonic() + timeout_s
+    trie = Path(f"/proc/{pid}/net/fib_trie")
+    while time.monotonic() < deadline:
+        if _loopback_up(trie) is not False:
+            return
+        await asyncio.sleep(0.002)
+
+
+def _loopback_up(trie: Path) -> bool | None:
+    """``None`` when the process is gone. A read of procfs, not disk."""
+    try:
+        with open(trie, encoding="ascii") as handle:
+            return "127.0.0.1" in handle.read()
+    except OSError:
+        return None
 
 
 def _stage_dir() -> Path:
