@@ -177,3 +177,22 @@ def test_serve_prints_the_token_once_and_stops_cleanly_on_sigterm(
         if again.poll() is None:
             again.kill()
             again.wait()
+
+
+def test_users_and_tokens_work_while_serve_runs_on_the_same_data_dir(
+    served: tuple[subprocess.Popen[str], dict[str, str]], tmp_path: Path
+) -> None:
+    # They compose only storage: no router port, no observability engine to share.
+    process, env = served
+    _read_until(process, r"Press Ctrl\+C")
+    created = _run(["users", "create", "--email", "ops@example.com"], env, tmp_path)
+    assert created.returncode == 0, created.stdout + created.stderr
+    token = _run(["tokens", "create", "--email", "ops@example.com", "--name", "ci"], env, tmp_path)
+    assert token.returncode == 0, token.stdout + token.stderr
+    raw = re.search(r"API token \(shown once\): (mat_\S+)", token.stdout)
+    assert raw is not None, token.stdout
+    url = f"http://127.0.0.1:{env['MASTRA_ADMIN_PORT']}"
+    me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {raw.group(1)}"})
+    assert me.status_code == 200
+    assert me.json()["email"] == "ops@example.com"
+    assert process.poll() is None, "serve keeps running"

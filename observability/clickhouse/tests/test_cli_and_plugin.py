@@ -24,7 +24,7 @@ from .conftest import fixture_records, jsonl
 
 def test_the_entry_point_names_the_plugin_module() -> None:
     found = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="mastra_admin")}
-    assert found["clickhouse"] == "mastra_admin.observability.clickhouse.plugin"
+    assert found["observability-clickhouse"] == "mastra_admin.observability.clickhouse.plugin"
 
 
 async def test_the_platform_builds_the_provider_from_its_settings(

@@ -69,6 +69,7 @@ async def test_without_a_licence_the_community_tier_applies(make_admin: AdminFac
 
 class KubernetesLikeRunner(FakeRunner):
     type: ClassVar[str] = "k8s"
+    licence_feature: ClassVar[str | None] = "k8s-runner"
 
 
 async def test_a_licence_gated_runner_needs_its_feature(

@@ -367,6 +367,9 @@ class TestEnvVars:
         assert env["MASTRA_CLOUD_TRACES_ENDPOINT"].endswith(
             f"/api/collector/{deployment.id}/spans/publish"
         )
+        assert env["MASTRA_PLATFORM_ACCESS_TOKEN"] == env["MASTRA_CLOUD_ACCESS_TOKEN"]
+        assert env["MASTRA_PLATFORM_OBSERVABILITY_ENDPOINT"] == env["MASTRA_CLOUD_TRACES_ENDPOINT"]
+        assert env["MASTRA_CLOUD_ACCESS_TOKEN"] in secrets
         assert "visible" not in secrets
         assert {"everywhere", "production", "deployment"} <= set(secrets)
         preview = await admin.create_deployment(

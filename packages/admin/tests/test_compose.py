@@ -13,14 +13,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.billing import NoBillingProvider
 from mastra_admin.core.builtin import NoAuthProvider
-from mastra_admin.core.compose import build_admin, load_collector_secret
+from mastra_admin.core.compose import (
+    INGESTION_KINDS,
+    STORAGE_KINDS,
+    build_admin,
+    build_ingestion_worker,
+    build_providers,
+    load_collector_secret,
+)
 from mastra_admin.core.email import ConsoleEmailProvider
 from mastra_admin.core.encryption import AesGcmEncryption
 from mastra_admin.core.errors import BuildFailed, InvalidInput
+from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.hookspecs import hookimpl
 from mastra_admin.core.licence import LicenceValidator
 from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.models import RunningServer
+from mastra_admin.core.observability import (
+    IngestionStatus,
+    IngestionWorker,
+    ObservabilityBackend,
+    ProcessingResult,
+)
 from mastra_admin.core.plugins import PluginError, PluginManager, ProviderContext, ProviderSpec
 from mastra_admin.core.runner import (
     BuildArtifact,
@@ -347,3 +361,109 @@ def test_a_truncated_collector_secret_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match="holds 5 bytes, a collector secret needs 32"):
         load_collector_secret(tmp_path)
+
+
+async def test_a_partial_composition_constructs_only_the_kinds_asked_for(
+    tmp_path: Path, providers: AdapterPlugin
+) -> None:
+    # The runner's factory would fail: a storage-only command never calls it.
+    settings = _settings(tmp_path, runner={"provider": "broken"})
+
+    admin = await build_admin(settings, plugins=[providers], only=STORAGE_KINDS)
+
+    assert admin.storage is providers.storages[0]
+    assert isinstance(admin.encryption, AesGcmEncryption)
+    assert isinstance(admin.file_storage, LocalFileStorage)
+    assert (admin.runner, admin.router, admin.observability, admin.email) == (None,) * 4
+    with pytest.raises(PluginError, match="runner provider 'broken'"):
+        await build_admin(settings, plugins=[providers])
+
+
+async def test_build_providers_leaves_the_other_kinds_out(
+    tmp_path: Path, providers: AdapterPlugin
+) -> None:
+    settings = _settings(tmp_path, runner={"provider": "idle", "slots": 2})
+
+    made = await build_providers(settings, plugins=[providers], kinds={"file_storage", "runner"})
+
+    assert isinstance(made.file_storage, LocalFileStorage)
+    assert isinstance(made.runner, IdleRunner)
+    assert made.runner.context.storage is None  # storage was not composed
+    assert made.storage is None
+    assert made.observability is None
+    assert providers.storages == []
+    assert made.data_dir == (tmp_path / "data").resolve()
+    await made.close()
+    with pytest.raises(InvalidInput, match="unknown provider kinds \\['queue'\\]"):
+        await build_providers(settings, plugins=[providers], kinds=["queue"])  # type: ignore[list-item]
+
+
+class BuildsRunner(IdleRunner):
+    def artifact_roots(self) -> list[str]:
+        return [str(self.context.data_dir / "builds")]
+
+
+class NoWork(IngestionWorker):
+    def __init__(self, build_dirs: list[str]) -> None:
+        self.build_dirs = build_dirs
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self, *, drain: bool = True) -> None:
+        return None
+
+    async def process_once(self) -> ProcessingResult:
+        return ProcessingResult()
+
+    def status(self) -> IngestionStatus:
+        raise NotImplementedError
+
+
+class RecordingBackend(ObservabilityBackend):
+    type: ClassVar[str] = "recording"
+
+    async def init(self) -> None:
+        return None
+
+    def ingestion_worker(
+        self, file_storage: FileStorageProvider, *, build_dirs: list[str] | None = None
+    ) -> IngestionWorker:
+        return NoWork(list(build_dirs or []))
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_ingestion_worker_reads_where_the_runner_says_its_builds_write(
+    tmp_path: Path, providers: AdapterPlugin
+) -> None:
+    settings = _settings(tmp_path)
+    context = ProviderContext(settings=settings, data_dir=tmp_path / "data")
+    runner = BuildsRunner(context, 1)
+    admin = await build_admin(
+        settings,
+        plugins=[providers],
+        overrides={"runner": runner, "observability": RecordingBackend()},
+    )
+
+    worker = build_ingestion_worker(admin)
+
+    assert isinstance(worker, NoWork)
+    assert worker.build_dirs == [str(tmp_path / "data" / "builds")]
+    chosen = build_ingestion_worker(admin, build_dirs=["/srv/builds"])
+    assert isinstance(chosen, NoWork)
+    assert chosen.build_dirs == ["/srv/builds"]
+    parts = await build_providers(
+        settings,
+        plugins=[providers],
+        kinds=INGESTION_KINDS,
+        overrides={"runner": runner, "observability": RecordingBackend()},
+    )
+    from_parts = build_ingestion_worker(parts)
+    assert isinstance(from_parts, NoWork)
+    assert from_parts.build_dirs == worker.build_dirs
+    assert build_ingestion_worker(await build_admin(settings, plugins=[providers])) is None

@@ -413,7 +413,9 @@ async def test_workers_respect_the_limit_on_active_builds(make_site: SiteFactory
 async def test_orchestrators_in_many_processes_share_one_queue(make_site: SiteFactory) -> None:
     site = await make_site(workers=2, max_active_builds=5)
     site.runner.step_delay_s = 0.03
-    others = [BuildOrchestrator(site.admin, worker_id=f"other-host:{n}:w") for n in range(2)]
+    others = [
+        BuildOrchestrator(site.admin.deployments, worker_id=f"other-host:{n}:w") for n in range(2)
+    ]
     deployments = [await site.add_preview(f"branch-{i}") for i in range(9)]
     builds = [await site.deploy(d) for d in deployments]
     everyone = [site.orchestrator, *others]
@@ -492,7 +494,7 @@ async def test_the_lease_is_renewed_while_a_build_runs(make_site: SiteFactory) -
     held = await site.build(build.id)
     assert held.lease_expires_at is not None
     assert held.lease_expires_at > utcnow()
-    rival = BuildOrchestrator(site.admin, worker_id="rival:1:x")
+    rival = BuildOrchestrator(site.admin.deployments, worker_id="rival:1:x")
     await rival.recover()  # a live lease is not a dead worker
     done = await asyncio.wait_for(worker, 10)
     assert done is not None

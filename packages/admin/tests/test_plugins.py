@@ -10,9 +10,11 @@ import pytest
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
+from mastra_admin.core import plugins
 from mastra_admin.core.hookspecs import hookimpl
 from mastra_admin.core.plugins import (
     BUILTIN_PLUGIN,
+    ENTRY_POINT_ALIASES,
     ENTRY_POINT_GROUP,
     PluginError,
     PluginManager,
@@ -234,6 +236,27 @@ def test_allow_loads_only_the_listed_plugins_and_deny_wins(plugin_dists: Any) ->
     info = {i.name: i for i in manager.list_plugins()}["acme-a"]
     assert (info.distribution, info.version) == ("acme-runners", "1.2.3")
     assert info.providers == ["runner:a"]
+
+
+def test_the_0_1_entry_point_names_are_aliases_of_the_kind_name_ones() -> None:
+    assert ENTRY_POINT_ALIASES == {"pg": "storage-pg", "clickhouse": "observability-clickhouse"}
+
+
+def test_allow_and_deny_accept_an_old_entry_point_name(
+    plugin_dists: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As "pg" names "storage-pg": settings written before a rename keep working,
+    # against a distribution published under either name.
+    monkeypatch.setattr(plugins, "ENTRY_POINT_ALIASES", {"acme-old": "runner-acme"})
+    plugin_dists("acme-new", {"runner-acme": _runner_plugin("acme")})
+    plugin_dists("acme-before", {"acme-old": _runner_plugin("before")})
+
+    allowed_by_old = PluginManager()
+    assert allowed_by_old.load_entrypoints(allow=["acme-old"]) == ["acme-old", "runner-acme"]
+    allowed_by_new = PluginManager()
+    assert allowed_by_new.load_entrypoints(allow=["runner-acme"]) == ["acme-old", "runner-acme"]
+    denied = PluginManager()
+    assert denied.load_entrypoints(allow=["runner-acme"], deny=["acme-old"]) == []
 
 
 def test_without_an_allow_list_every_installed_plugin_loads(plugin_dists: Any) -> None:

@@ -174,6 +174,29 @@ async def test_new_migrations_apply_in_order_and_a_newer_database_is_tolerated(
     assert ("note",) in columns
 
 
+async def test_numbers_may_have_gaps_and_a_lower_block_may_land_later(
+    pg_database_url: str,
+) -> None:
+    # docs/architecture.md reserves blocks (1-99 core, 100-199 audit log ...): a
+    # feature's 0100 can be applied before the core's next number exists.
+    shipped = load_migrations()
+    feature = replace(
+        shipped[-1], version=100, name="audit_note", sql="CREATE TABLE audit_note (id int);"
+    )
+    core = replace(
+        shipped[-1],
+        version=shipped[-1].version + 1,
+        name="core_note",
+        sql="ALTER TABLE admin_teams ADD COLUMN core_note text;",
+    )
+    async with await psycopg.AsyncConnection.connect(pg_database_url, autocommit=True) as conn:
+        first = await migrate(conn, "mastra_admin", migrations=[*shipped, feature])
+        assert [m.version for m in first.newly_applied][-1] == 100
+        later = await migrate(conn, "mastra_admin", migrations=[*shipped, core, feature])
+        assert [m.name for m in later.newly_applied] == ["core_note"]
+        assert [m.version for m in later.applied][-2:] == [core.version, 100]
+
+
 async def test_schemas_are_independent(pg_database_url: str) -> None:
     one = PgAdminStorage(pg_database_url, schema="tenant_one")
     two = PgAdminStorage(pg_database_url, schema="tenant_two")

@@ -19,13 +19,15 @@ from mastra_admin.stores.pg._cli import main
 
 
 def test_the_entry_point_offers_storage_pg() -> None:
-    points = [p for p in importlib.metadata.entry_points(group="mastra_admin") if p.name == "pg"]
+    points = [
+        p for p in importlib.metadata.entry_points(group="mastra_admin") if p.name == "storage-pg"
+    ]
     assert len(points) == 1
     module = points[0].load()
     (spec,) = module.mastra_admin_providers()
     assert (spec.kind, spec.name, spec.settings_model) == ("storage", "pg", PgSettings)
     manager = PluginManager(builtins=False)
-    manager.register(module, name="pg")
+    manager.register(module, name="storage-pg")
     assert manager.get_provider("storage", "pg") is spec
 
 

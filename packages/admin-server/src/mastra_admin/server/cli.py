@@ -1,6 +1,9 @@
 """The ``mastra-admin`` command line: serve, worker, migrate, users, tokens, licence, doctor.
 
-Plugins add commands through the ``mastra_admin_cli`` hook. Every command reads the
+The commands come from plugins, through the ``mastra_admin_cli`` hook: the server's
+own plugin (``mastra_admin.server.plugin``, always there, whatever ``plugins_allow``
+and ``plugins_deny`` say) adds the built-in ones, adapters add theirs. Every command
+reads the
 same settings (``--config`` or ``MASTRA_ADMIN_CONFIG``, then ``MASTRA_ADMIN_*``
 variables) and fails with a one-line message and a non-zero exit, not a traceback.
 """
@@ -8,6 +11,7 @@ variables) and fails with a one-line message and a non-zero exit, not a tracebac
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,9 +24,11 @@ from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.settings import MastraAdminSettings, load_settings
 from mastra_admin.server.runtime import run
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "command_plugins", "main"]
 
 T = TypeVar("T")
+
+_DISTRIBUTION = "mastra-admin-server"
 
 
 def _settings(ctx: click.Context) -> MastraAdminSettings:
@@ -73,23 +79,35 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
     obj.setdefault("overrides", {})["data_dir"] = data_dir
 
 
-def _add_plugin_commands() -> None:
+def command_plugins() -> PluginManager:
+    """The plugins whose commands the command line offers: the server's own plugin,
+    registered in code so that the built-in commands are always there, and the entry
+    points the settings let through. A broken plugin is reported as a warning and
+    leaves the others' commands in place."""
+    from mastra_admin.server import plugin as server_plugin
+
+    manager = PluginManager()
+    # Registered as its entry point would register it, so that loading the entry
+    # points below takes it for already loaded.
+    try:
+        version: str | None = importlib.metadata.version(_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    manager.register(
+        server_plugin, server_plugin.PLUGIN_NAME, distribution=_DISTRIBUTION, version=version
+    )
     try:
         settings = load_settings()
         allow, deny = settings.plugins_allow, settings.plugins_deny
     except MastraAdminError:  # the command itself reports bad settings
         allow, deny = None, []
     try:
-        manager = PluginManager()
         manager.load_entrypoints(allow, deny)
-    except MastraAdminError as exc:  # a broken plugin must not hide the built-in commands
+    except MastraAdminError as exc:
         click.echo(f"warning: plugins not loaded: {exc.message}", err=True)
-        return
-    manager.call("mastra_admin_cli", group=cli)
+    return manager
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mastra_admin.server import commands  # noqa: F401  (registers the built-in commands)
-
-    _add_plugin_commands()
+    command_plugins().call("mastra_admin_cli", group=cli)
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="mastra-admin")

@@ -1,4 +1,9 @@
-"""The built-in commands of ``mastra-admin``."""
+"""The built-in commands of ``mastra-admin``: the server's plugin adds them to the
+command line through the ``mastra_admin_cli`` hook, like any plugin's (``add_commands``).
+
+Commands that need only the platform's records (``users``, ``tokens``) compose only
+storage (``STORAGE_KINDS``), so they run while ``serve`` runs on the same data dir.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,17 @@ import subprocess
 
 import click
 
+from mastra_admin.core.compose import STORAGE_KINDS
 from mastra_admin.core.errors import MastraAdminError, NotFound
 from mastra_admin.core.inputs import CreateApiToken
-from mastra_admin.server.cli import _settings, cli, run_async
+from mastra_admin.server.cli import _settings, run_async
 from mastra_admin.server.runtime import Platform, run, run_platform, run_workers, running_admin
 from mastra_admin.server.settings import ServerSettings
 
-__all__: list[str] = []
+__all__ = ["COMMANDS", "add_commands"]
 
 
-@cli.command()
+@click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="API and UI port (default 3000).")
 @click.option(
@@ -65,7 +71,7 @@ async def serve(
     await run_platform(settings, server_settings, on_ready=ready)
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Drain the queue once and exit.")
 @click.pass_context
 @run_async
@@ -76,16 +82,16 @@ async def worker(ctx: click.Context, once: bool) -> None:
         click.echo(f"processed {processed} build(s)")
 
 
-@cli.command()
+@click.command()
 @click.pass_context
 @run_async
 async def migrate(ctx: click.Context) -> None:
     """Create or upgrade the database and observability schemas (idempotent)."""
-    async with running_admin(_settings(ctx)):
+    async with running_admin(_settings(ctx), only={"observability"}):
         click.echo("schemas are up to date")
 
 
-@cli.group()
+@click.group()
 def users() -> None:
     """Manage users."""
 
@@ -100,7 +106,7 @@ async def users_create(
     ctx: click.Context, email: str, name: str | None, platform_admin: bool
 ) -> None:
     """Create a user (and print an API token for them)."""
-    async with running_admin(_settings(ctx)) as admin:
+    async with running_admin(_settings(ctx), only=STORAGE_KINDS) as admin:
         user, token = await admin.system_create_user(
             email, name=name, platform_admin=platform_admin
         )
@@ -113,12 +119,12 @@ async def users_create(
 @run_async
 async def users_list(ctx: click.Context) -> None:
     """List users."""
-    async with running_admin(_settings(ctx)) as admin:
+    async with running_admin(_settings(ctx), only=STORAGE_KINDS) as admin:
         for user in await admin.storage.users.list_all(limit=10_000):
             click.echo(f"{user.id}  {user.email}  {user.name or ''}")
 
 
-@cli.group()
+@click.group()
 def tokens() -> None:
     """Manage API tokens."""
 
@@ -130,7 +136,7 @@ def tokens() -> None:
 @run_async
 async def tokens_create(ctx: click.Context, email: str, name: str) -> None:
     """Create an API token for a user; it is shown once."""
-    async with running_admin(_settings(ctx)) as admin:
+    async with running_admin(_settings(ctx), only=STORAGE_KINDS) as admin:
         user = await admin.storage.users.get_by_email(email)
         if user is None:
             raise NotFound(f"no user with email {email}")
@@ -145,7 +151,7 @@ async def tokens_create(ctx: click.Context, email: str, name: str) -> None:
 @run_async
 async def tokens_revoke(ctx: click.Context, token_id: str) -> None:
     """Revoke an API token by id."""
-    async with running_admin(_settings(ctx)) as admin:
+    async with running_admin(_settings(ctx), only=STORAGE_KINDS) as admin:
         from mastra_admin.core.models import utcnow
 
         if not await admin.storage.users.revoke_token(token_id, utcnow()):
@@ -153,7 +159,7 @@ async def tokens_revoke(ctx: click.Context, token_id: str) -> None:
         click.echo(f"revoked {token_id}")
 
 
-@cli.group()
+@click.group()
 def licence() -> None:
     """Licence information."""
 
@@ -195,7 +201,7 @@ def _tool_version(tool: str) -> str | None:
     return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else None
 
 
-@cli.command()
+@click.command()
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check configuration, database, ClickHouse, node/npm and ports; one verdict each."""
@@ -251,3 +257,13 @@ def doctor(ctx: click.Context) -> None:
         click.echo(f"\n{len(failed)} check(s) failed: {', '.join(failed)}")
         raise SystemExit(1)
     click.echo("\nall checks passed")
+
+
+COMMANDS: tuple[click.Command, ...] = (serve, worker, migrate, users, tokens, licence, doctor)
+"""The built-in commands, in the order ``--help`` lists them."""
+
+
+def add_commands(group: click.Group) -> None:
+    """Add the built-in commands to ``group`` (the ``mastra-admin`` root)."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,8 +16,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mastra_admin.core.admin import MastraAdmin
-from mastra_admin.core.compose import build_admin
+from mastra_admin.core.compose import build_admin, build_ingestion_worker
 from mastra_admin.core.observability import IngestionWorker
+from mastra_admin.core.plugins import ProviderKind
 from mastra_admin.core.settings import MastraAdminSettings
 from mastra_admin.server.app import create_app, create_collector_app
 from mastra_admin.server.settings import ServerSettings
@@ -66,9 +67,15 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def running_admin(settings: MastraAdminSettings) -> AsyncIterator[MastraAdmin]:
-    """A composed and initialised ``MastraAdmin``, closed on exit."""
-    admin = await build_admin(settings)
+async def running_admin(
+    settings: MastraAdminSettings, *, only: Iterable[ProviderKind] | None = None
+) -> AsyncIterator[MastraAdmin]:
+    """A composed and initialised ``MastraAdmin``, closed on exit.
+
+    :param only: compose only these kinds (see ``build_admin``), e.g.
+        ``STORAGE_KINDS`` for a command that needs only the platform's records.
+    """
+    admin = await build_admin(settings, only=only)
     try:
         await admin.init()
         yield admin
@@ -151,10 +158,10 @@ async def run_platform(
     async with running_admin(settings) as admin:
         token = await _bootstrap(admin)
         ingestion: IngestionWorker | None = None
-        if server_settings.ingestion and admin.observability is not None and admin.file_storage:
-            roots = admin.runner.artifact_roots() if admin.runner is not None else []
-            ingestion = admin.observability.ingestion_worker(admin.file_storage, build_dirs=roots)
-            await ingestion.start()
+        if server_settings.ingestion:
+            ingestion = build_ingestion_worker(admin)
+            if ingestion is not None:
+                await ingestion.start()
         orchestrator = admin.orchestrator
         if orchestrator is not None:
             await orchestrator.start()

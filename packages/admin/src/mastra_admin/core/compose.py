@@ -2,7 +2,10 @@
 
 It knows no concrete adapter: for each kind it looks the provider named in the
 settings up in the plugin manager, validates that provider's section with the
-provider's own settings model, and calls its factory.
+provider's own settings model, and calls its factory. It is the one place where the
+platform is wired: the whole admin (``build_admin``), a part of it for commands that
+need less (``build_admin(only=STORAGE_KINDS)``, ``build_providers``), and the
+ingestion worker (``build_ingestion_worker``), whose folders the runner names.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import asyncio
 import inspect
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -26,7 +30,7 @@ from mastra_admin.core.encryption import EncryptionProvider
 from mastra_admin.core.errors import InvalidInput, MastraAdminError
 from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.licence import LicenceValidator
-from mastra_admin.core.observability import ObservabilityBackend
+from mastra_admin.core.observability import IngestionWorker, ObservabilityBackend
 from mastra_admin.core.plugins import (
     PROVIDER_KINDS,
     PluginError,
@@ -43,9 +47,15 @@ from mastra_admin.core.storage import AdminStorage
 
 __all__ = [
     "COLLECTOR_SECRET_FILE",
+    "INGESTION_KINDS",
     "INTERFACES",
     "REQUIRED_KINDS",
+    "STORAGE_KINDS",
+    "IngestionParts",
+    "Providers",
     "build_admin",
+    "build_ingestion_worker",
+    "build_providers",
     "env_aliases",
     "load_collector_secret",
     "provider_settings",
@@ -55,6 +65,19 @@ _log = structlog.get_logger("mastra_admin.core.compose")
 
 REQUIRED_KINDS: frozenset[ProviderKind] = frozenset({"encryption", "file_storage", "storage"})
 """Kinds ``MastraAdmin`` cannot run without; every other kind may be ``none``."""
+
+STORAGE_KINDS: frozenset[ProviderKind] = REQUIRED_KINDS
+"""What a command that only reads and writes the platform's records composes
+(``users``, ``tokens``, ``migrate`` of the database): storage and what ``MastraAdmin``
+cannot run without. No runner, router or observability store is constructed, so such a
+command takes no port and no engine lock and runs beside ``serve``."""
+
+INGESTION_KINDS: frozenset[ProviderKind] = frozenset(
+    {"file_storage", "source", "runner", "observability"}
+)
+"""What an ingestion worker is built from: the observability store it writes to, the
+file storage it reads, and the runner that names the folders its builds write to
+(with the source, which runners are constructed with)."""
 
 NONE_PROVIDER = "none"
 
@@ -79,11 +102,101 @@ _COLLECTOR_SECRET_BYTES = 32
 _CONTEXT_FIELDS = ("encryption", "file_storage", "storage", "source", "router")
 
 
+@dataclass
+class Providers:
+    """Providers composed from the settings, by kind (``None``: not composed, or the
+    ``none`` provider). What ``build_providers`` returns; ``close()`` closes them."""
+
+    settings: MastraAdminSettings
+    data_dir: Path
+    plugins: PluginManager
+    by_kind: dict[ProviderKind, Any]
+
+    def get(self, kind: ProviderKind) -> Any:
+        """The provider of ``kind``, or ``None``."""
+        return self.by_kind.get(kind)
+
+    @property
+    def storage(self) -> AdminStorage | None:
+        return cast(AdminStorage | None, self.get("storage"))
+
+    @property
+    def file_storage(self) -> FileStorageProvider | None:
+        return cast(FileStorageProvider | None, self.get("file_storage"))
+
+    @property
+    def runner(self) -> ProjectRunner | None:
+        return cast(ProjectRunner | None, self.get("runner"))
+
+    @property
+    def observability(self) -> ObservabilityBackend | None:
+        return cast(ObservabilityBackend | None, self.get("observability"))
+
+    async def close(self) -> None:
+        """Close every provider that has a ``close()``, newest first; a failure is
+        logged and the others still close."""
+        await _close_quietly(self.by_kind)
+
+
+async def build_providers(
+    settings: MastraAdminSettings | None = None,
+    *,
+    kinds: Iterable[ProviderKind] | None = None,
+    plugins: PluginManager | Sequence[object] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Providers:
+    """Construct the providers of ``kinds`` (default: every kind) from the settings.
+
+    Kinds are constructed in ``PROVIDER_KINDS`` order; a kind left out is ``None``
+    for the factories of later kinds too (a factory that needs it says so). Nothing
+    is initialised: the caller initialises what it uses.
+
+    :param kinds: the kinds to construct; the others stay ``None``.
+    :param plugins: as for ``build_admin``.
+    :param overrides: ready providers by kind, used instead of the settings' choice
+        (also for a kind not in ``kinds``).
+    :raises PluginError: as for ``build_admin``.
+    :raises InvalidInput: as for ``build_admin``, and for an unknown kind.
+    """
+    settings = settings if settings is not None else load_settings()
+    wanted = set(PROVIDER_KINDS if kinds is None else kinds)
+    given = dict(overrides or {})
+    unknown = sorted((set(given) | wanted) - set(PROVIDER_KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown provider kinds {unknown}; the kinds are: {', '.join(PROVIDER_KINDS)}",
+            details={"kinds": unknown},
+        )
+    manager = _plugin_manager(settings, plugins)
+    data_dir = await asyncio.to_thread(_prepare_data_dir, settings.data_dir)
+    context = ProviderContext(settings=settings, data_dir=data_dir)
+    built: dict[ProviderKind, Any] = {}
+    try:
+        for kind in PROVIDER_KINDS:
+            if kind in given:
+                provider = given[kind]
+                _check_provider(kind, "(override)", "embedding code", provider)
+            elif kind in wanted:
+                provider = await _construct(kind, settings, manager, context)
+            else:
+                provider = None
+            built[kind] = provider
+            if provider is not None:
+                context.extras[kind] = provider
+                if kind in _CONTEXT_FIELDS:
+                    setattr(context, kind, provider)
+    except BaseException:
+        await _close_quietly(built)
+        raise
+    return Providers(settings=settings, data_dir=data_dir, plugins=manager, by_kind=built)
+
+
 async def build_admin(
     settings: MastraAdminSettings | None = None,
     *,
     plugins: PluginManager | Sequence[object] | None = None,
     overrides: Mapping[str, object] | None = None,
+    only: Iterable[ProviderKind] | None = None,
 ) -> MastraAdmin:
     """Construct ``MastraAdmin`` from settings and the installed plugins.
 
@@ -93,6 +206,10 @@ async def build_admin(
         settings' ``plugins_allow`` / ``plugins_deny`` let through.
     :param overrides: ready providers by kind (``{"storage": my_storage}``); they
         are used instead of the settings' choice, ``None`` meaning "no provider".
+    :param only: compose only these kinds (and ``REQUIRED_KINDS``); the others are
+        ``None``, as if their provider were ``none``. ``only=STORAGE_KINDS`` is the
+        admin of a command that needs only the platform's records: it runs beside a
+        server on the same data dir.
     :return: the platform, not yet initialised: call ``await admin.init()``.
     :raises PluginError: a plugin is broken, a provider is not installed, or a
         factory failed; the message names the kind, provider and plugin.
@@ -100,40 +217,20 @@ async def build_admin(
         kind, the provider and the field.
     """
     settings = settings if settings is not None else load_settings()
-    manager = _plugin_manager(settings, plugins)
-    given = dict(overrides or {})
-    unknown = sorted(set(given) - set(PROVIDER_KINDS))
-    if unknown:
-        raise InvalidInput(
-            f"overrides name unknown provider kinds {unknown}; the kinds are: "
-            f"{', '.join(PROVIDER_KINDS)}",
-            details={"kinds": unknown},
-        )
-    data_dir = await asyncio.to_thread(_prepare_data_dir, settings.data_dir)
-    context = ProviderContext(settings=settings, data_dir=data_dir)
-    built: dict[ProviderKind, Any] = {}
+    kinds = None if only is None else REQUIRED_KINDS | set(only)
+    providers = await build_providers(settings, kinds=kinds, plugins=plugins, overrides=overrides)
+    built = providers.by_kind
     try:
-        for kind in PROVIDER_KINDS:
-            if kind in given:
-                provider = given[kind]
-                _check_provider(kind, "(override)", "embedding code", provider)
-            else:
-                provider = await _construct(kind, settings, manager, context)
-            built[kind] = provider
-            if provider is not None:
-                context.extras[kind] = provider
-                if kind in _CONTEXT_FIELDS:
-                    setattr(context, kind, provider)
-        collector_secret = await asyncio.to_thread(load_collector_secret, data_dir)
+        collector_secret = await asyncio.to_thread(load_collector_secret, providers.data_dir)
     except BaseException:
-        await _close_quietly(built)
+        await providers.close()
         raise
     licence = LicenceValidator(settings.licence_key, settings.licence_public_key)
     _log.info(
         "admin.composed",
-        data_dir=str(data_dir),
+        data_dir=str(providers.data_dir),
         providers={kind: type(p).__name__ for kind, p in built.items() if p is not None},
-        plugins=[info.name for info in manager.list_plugins()],
+        plugins=[info.name for info in providers.plugins.list_plugins()],
     )
     return MastraAdmin(
         storage=cast(AdminStorage, built["storage"]),
@@ -148,9 +245,40 @@ async def build_admin(
         auth=cast(AuthProvider | None, built.get("auth")),
         licence=licence,
         settings=settings,
-        plugins=manager,
+        plugins=providers.plugins,
         collector_secret=collector_secret,
     )
+
+
+class IngestionParts(Protocol):
+    """What an ingestion worker is built from: a ``MastraAdmin`` or ``Providers``."""
+
+    @property
+    def observability(self) -> ObservabilityBackend | None: ...
+
+    @property
+    def file_storage(self) -> FileStorageProvider | None: ...
+
+    @property
+    def runner(self) -> ProjectRunner | None: ...
+
+
+def build_ingestion_worker(
+    composed: IngestionParts, *, build_dirs: Sequence[str] | None = None
+) -> IngestionWorker | None:
+    """The ingestion worker of a composition: it reads the file storage and the
+    per-build folders under the runner's ``artifact_roots()`` into the observability
+    store. ``None`` when there is no observability store or no file storage.
+
+    :param build_dirs: folders of build folders to read instead of the runner's.
+    """
+    observability, file_storage = composed.observability, composed.file_storage
+    if observability is None or file_storage is None:
+        return None
+    if build_dirs is None:
+        runner = composed.runner
+        build_dirs = runner.artifact_roots() if runner is not None else []
+    return observability.ingestion_worker(file_storage, build_dirs=list(build_dirs))
 
 
 def _plugin_manager(

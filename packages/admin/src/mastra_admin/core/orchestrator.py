@@ -17,10 +17,10 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
 import structlog
@@ -45,9 +45,9 @@ from mastra_admin.core.settings import BuildSettings
 from mastra_admin.core.storage import BuildUpdate, DeploymentUpdate, RunningServerUpdate
 
 if TYPE_CHECKING:
-    from mastra_admin.core.admin import MastraAdmin
+    from mastra_admin.core.services.context import ServiceContext
 
-__all__ = ["BuildOrchestrator", "OrchestratorStats"]
+__all__ = ["BuildOrchestrator", "Deployments", "OrchestratorStats"]
 
 _log = structlog.get_logger("mastra_admin.core.orchestrator")
 
@@ -117,6 +117,33 @@ class _BuildEndedError(Exception):
         self.message = message
 
 
+class Deployments(Protocol):
+    """What the orchestrator works for: the deployments service
+    (``mastra_admin.core.services.deployments.DeploymentService``). Only this, so
+    that a deploy reads in one direction: service, orchestrator, runner, router."""
+
+    @property
+    def context(self) -> ServiceContext: ...
+
+    async def load_deployment(self, deployment_id: str) -> tuple[Deployment, Project, Team]:
+        """The deployment with its project and team (``NotFound`` when gone)."""
+        ...
+
+    async def build_env(
+        self, deployment: Deployment, project: Project
+    ) -> tuple[dict[str, str], list[str]]:
+        """The core's part of the server's environment, and the values to mask."""
+        ...
+
+    def subdomain_for(self, team: Team, project: Project, deployment: Deployment) -> str:
+        """The host name the router gives the deployment."""
+        ...
+
+    async def cleanup_expired_previews(self) -> list[str]:
+        """Delete expired preview deployments (run by the supervisor)."""
+        ...
+
+
 class BuildOrchestrator:
     """Runs ``settings.builds.workers`` workers and a supervisor in this process.
 
@@ -128,8 +155,8 @@ class BuildOrchestrator:
     status_poll_s: float = 0.5
     """How often a running build's status is checked (cancel from another process)."""
 
-    def __init__(self, admin: MastraAdmin, *, worker_id: str | None = None) -> None:
-        self.admin = admin
+    def __init__(self, deployments: Deployments, *, worker_id: str | None = None) -> None:
+        self.deployments = deployments
         self.worker_id = worker_id or default_worker_id()
         self.stats = OrchestratorStats()
         self._jobs: dict[str, _Job] = {}
@@ -141,13 +168,18 @@ class BuildOrchestrator:
         self._stopping = False
 
     @property
+    def context(self) -> ServiceContext:
+        """The storage, providers and hooks the builds use."""
+        return self.deployments.context
+
+    @property
     def settings(self) -> BuildSettings:
-        return self.admin.settings.builds
+        return self.context.settings.builds
 
     @property
     def build_logs(self) -> BuildLogs | None:
-        """The admin's build logs (``None`` without file storage: lines are dropped)."""
-        return self.admin.build_logs
+        """The build logs (``None`` without file storage: lines are dropped)."""
+        return self.context.build_logs
 
     @property
     def running(self) -> bool:
@@ -215,7 +247,7 @@ class BuildOrchestrator:
         """Take one build off the queue and process it; return it in its final
         state, or ``None`` when there was nothing to take."""
         async with self._slots:
-            build = await self.admin.storage.builds.dequeue(
+            build = await self.context.storage.builds.dequeue(
                 self.worker_id,
                 self._lease_until(),
                 max_active=self.settings.max_active_builds,
@@ -261,7 +293,7 @@ class BuildOrchestrator:
 
     async def _run(self, job: _Job) -> Build | None:
         build = job.build
-        storage = self.admin.storage
+        storage = self.context.storage
         logs = self.build_logs
         started_server: RunningServer | None = None
         saved = False
@@ -273,8 +305,10 @@ class BuildOrchestrator:
         log = _log.bind(build_id=build.id, deployment_id=build.deployment_id)
         try:
             try:
-                deployment, project, team = await self.admin.load_deployment(build.deployment_id)
-                env, secrets = await self.admin.build_env(deployment, project)
+                deployment, project, team = await self.deployments.load_deployment(
+                    build.deployment_id
+                )
+                env, secrets = await self.deployments.build_env(deployment, project)
                 if logs is not None:
                     sink = logs.sink(build.id, secrets)
                     build = await storage.builds.update(
@@ -290,7 +324,7 @@ class BuildOrchestrator:
                 )
                 watcher = asyncio.create_task(self._watch(job), name=f"lease-{build.id}")
 
-                source = await self.admin.require_source().get_project(project.source_id or "")
+                source = await self.context.require_source().get_project(project.source_id or "")
                 ctx = BuildContext(
                     build=build,
                     deployment=deployment,
@@ -309,7 +343,7 @@ class BuildOrchestrator:
                 build = moved
                 ctx.build = build
                 await sink("==> starting the server")
-                runner = self.admin.require_runner()
+                runner = self.context.require_runner()
                 started_server = await runner.start(ctx, artifact, sink)
                 server = await storage.servers.create(started_server)
                 started_server, saved = server, True
@@ -359,7 +393,7 @@ class BuildOrchestrator:
         return final
 
     async def _artifact(self, ctx: BuildContext, sink: LogSink) -> BuildArtifact:
-        runner = self.admin.require_runner()
+        runner = self.context.require_runner()
         build = ctx.build
         if build.trigger is BuildTrigger.ROLLBACK and build.artifact_build_id:
             artifact = await runner.has_artifact(build.artifact_build_id)
@@ -385,14 +419,14 @@ class BuildOrchestrator:
         sink: LogSink,
     ) -> Deployment:
         """Point the route at ``server``, then stop the deployment's other servers."""
-        storage = self.admin.storage
+        storage = self.context.storage
         public_url = deployment.public_url
-        router = self.admin.router
+        router = self.context.router
         if router is not None:
             config = RouteConfig(
                 deployment_id=deployment.id,
                 project_id=project.id,
-                subdomain=self.admin.subdomain_for(team, project, deployment),
+                subdomain=self.deployments.subdomain_for(team, project, deployment),
                 target_host=server.host,
                 target_port=server.port,
             )
@@ -425,7 +459,7 @@ class BuildOrchestrator:
         # is final, so a line written after it could be missed.
         await sink("==> build succeeded")
         now = utcnow()
-        final = await self.admin.storage.builds.transition(
+        final = await self.context.storage.builds.transition(
             build.id,
             # A cancel that arrives after the switch is too late: the deployment
             # runs this build, so the build is what it is, succeeded.
@@ -433,7 +467,7 @@ class BuildOrchestrator:
             BuildUpdate(status=BuildStatus.SUCCEEDED, completed_at=now, error_message=None),
         )
         if final is None:  # pragma: no cover - only a foreign writer could do this
-            final = await self.admin.storage.builds.update(
+            final = await self.context.storage.builds.update(
                 build.id, BuildUpdate(status=BuildStatus.SUCCEEDED, completed_at=now)
             )
         self.stats.succeeded += 1
@@ -449,12 +483,12 @@ class BuildOrchestrator:
         saved: bool,
         sink: LogSink,
     ) -> Build | None:
-        storage = self.admin.storage
+        storage = self.context.storage
         if started_server is not None:
             if saved:
                 await self._stop_server(started_server)
             else:
-                await self._guarded(self.admin.require_runner().stop(started_server))
+                await self._guarded(self.context.require_runner().stop(started_server))
         now = utcnow()
         if outcome.status is BuildStatus.CANCELLED:
             await sink("==> build cancelled")  # before the final status, as above
@@ -484,10 +518,10 @@ class BuildOrchestrator:
     async def _settle_deployment(self, deployment_id: str, status: BuildStatus) -> None:
         """After a build that did not succeed: ``running`` while a server still serves,
         otherwise ``failed`` (or ``stopped`` when the build was cancelled)."""
-        deployment = await self.admin.storage.deployments.get(deployment_id)
+        deployment = await self.context.storage.deployments.get(deployment_id)
         if deployment is None:
             return
-        if await self.admin.storage.servers.list_active(deployment_id):
+        if await self.context.storage.servers.list_active(deployment_id):
             target = DeploymentStatus.RUNNING
         elif status is BuildStatus.CANCELLED:
             target = DeploymentStatus.STOPPED
@@ -502,18 +536,18 @@ class BuildOrchestrator:
         """Wake log followers and tell plugins, whatever happened."""
         if self.build_logs is not None:
             await self.build_logs.finish(build.id)
-        current = await self.admin.storage.deployments.get(build.deployment_id)
+        current = await self.context.storage.deployments.get(build.deployment_id)
         if current is not None:
             deployment = current
         if deployment is not None and project is not None:
-            await self.admin.fire(
-                "mastra_admin_build_finished", build=build, deployment=deployment, project=project
+            await self.context.hooks.build_finished(
+                build=build, deployment=deployment, project=project
             )
 
     async def _watch(self, job: _Job) -> None:
         """Renew the lease; cancel the build if it was cancelled elsewhere or the
         lease is lost."""
-        storage = self.admin.storage
+        storage = self.context.storage
         build_id = job.build.id
         renew_every = self.settings.lease_s / 3
         poll = min(self.status_poll_s, renew_every)
@@ -543,26 +577,24 @@ class BuildOrchestrator:
     # --- shared steps ------------------------------------------------------------
 
     async def _set_deployment(self, deployment: Deployment, patch: DeploymentUpdate) -> Deployment:
-        updated = await self.admin.storage.deployments.update(deployment.id, patch)
+        updated = await self.context.storage.deployments.update(deployment.id, patch)
         if updated.status is not deployment.status:
-            await self.admin.fire(
-                "mastra_admin_deployment_status_changed",
-                deployment=updated,
-                previous=deployment.status,
+            await self.context.hooks.deployment_status_changed(
+                deployment=updated, previous=deployment.status
             )
         return updated
 
     async def _stop_server(self, server: RunningServer) -> None:
         """Stop a saved server and record it stopped (errors are logged)."""
-        runner = self.admin.require_runner()
+        runner = self.context.require_runner()
         await self._guarded(
-            self.admin.storage.servers.update(
+            self.context.storage.servers.update(
                 server.id, RunningServerUpdate(health_status=HealthStatus.STOPPING)
             )
         )
         await self._guarded(runner.stop(server, grace_s=self.settings.stop_grace_s))
         await self._guarded(
-            self.admin.storage.servers.update(
+            self.context.storage.servers.update(
                 server.id,
                 RunningServerUpdate(stopped_at=utcnow(), health_status=HealthStatus.STOPPED),
             )
@@ -577,7 +609,7 @@ class BuildOrchestrator:
     async def _prune(self) -> None:
         """Keep the last ``keep_successful`` successful outputs per deployment, plus
         any a server runs or a build in progress will use; delete the rest."""
-        storage = self.admin.storage
+        storage = self.context.storage
         try:
             succeeded = await storage.builds.list_by_status([BuildStatus.SUCCEEDED])
             per_deployment: dict[str, list[Build]] = {}
@@ -597,7 +629,7 @@ class BuildOrchestrator:
             keep = {b.id for b in wanted} | {
                 b.artifact_build_id for b in wanted if b.artifact_build_id
             }
-            removed = await self.admin.require_runner().prune_artifacts(sorted(keep))
+            removed = await self.context.require_runner().prune_artifacts(sorted(keep))
             if removed:
                 _log.info("build.artifacts_pruned", removed=len(removed))
         except Exception as exc:
@@ -614,22 +646,18 @@ class BuildOrchestrator:
                 raise
             except Exception as exc:
                 _log.warning("orchestrator.health_refresh_failed", error=str(exc))
-            cleanup: Callable[[], Awaitable[Any]] | None = getattr(
-                self.admin, "cleanup_expired_previews", None
-            )
-            if cleanup is not None:
-                try:
-                    await cleanup()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    _log.warning("orchestrator.preview_cleanup_failed", error=str(exc))
+            try:
+                await self.deployments.cleanup_expired_previews()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("orchestrator.preview_cleanup_failed", error=str(exc))
 
     async def refresh_servers(self) -> None:
         """Record health, memory and CPU of every active server; a server whose
         process is gone is marked stopped (and its deployment failed if it served it)."""
-        runner = self.admin.require_runner()
-        storage = self.admin.storage
+        runner = self.context.require_runner()
+        storage = self.context.storage
         for server in await storage.servers.list_active():
             if server.health_status is HealthStatus.STOPPING:
                 continue  # being stopped on purpose right now
@@ -649,7 +677,7 @@ class BuildOrchestrator:
             )
 
     async def _mark_gone(self, server: RunningServer) -> None:
-        storage = self.admin.storage
+        storage = self.context.storage
         await storage.servers.update(
             server.id,
             RunningServerUpdate(stopped_at=utcnow(), health_status=HealthStatus.STOPPED),
@@ -669,8 +697,8 @@ class BuildOrchestrator:
     async def recover(self) -> None:
         """At start: re-attach servers that still run, mark the others stopped, and
         fail builds left active by a worker that is gone. Queued builds stay queued."""
-        storage = self.admin.storage
-        runner = self.admin.runner
+        storage = self.context.storage
+        runner = self.context.runner
         if runner is not None:
             for server in await storage.servers.list_active():
                 if await runner.attach(server):

@@ -4,7 +4,7 @@ An adapter distribution registers providers through the ``mastra_admin_providers
 hook and the ``mastra_admin`` entry-point group, e.g. in its ``pyproject.toml``::
 
     [project.entry-points.mastra_admin]
-    pg = "mastra_admin.stores.pg.plugin"
+    storage-pg = "mastra_admin.stores.pg.plugin"
 
 and in that module::
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_PLUGIN",
+    "ENTRY_POINT_ALIASES",
     "ENTRY_POINT_GROUP",
     "EVENT_HOOKS",
     "PROVIDER_KINDS",
@@ -95,6 +96,19 @@ the providers of the kinds before its own from the ``ProviderContext``."""
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 """The entry-point group plugin distributions publish their plugin module under."""
+
+ENTRY_POINT_ALIASES: Mapping[str, str] = {
+    "pg": "storage-pg",
+    "clickhouse": "observability-clickhouse",
+}
+"""Entry-point names of 0.1 and the names that replaced them (``<kind>-<name>``): a
+``plugins_allow`` / ``plugins_deny`` entry may use either, and either matches an
+installed plugin of either name."""
+
+
+def _current_name(name: str) -> str:
+    return ENTRY_POINT_ALIASES.get(name, name)
+
 
 BUILTIN_PLUGIN = "builtin"
 """The name of the core's own plugin (``mastra_admin.core.builtin``); deny it like
@@ -237,8 +251,8 @@ class PluginManager:
         :raises PluginError: a plugin fails to import, implements an unknown hook,
             or offers a provider another plugin already offers.
         """
-        allowed = None if allow is None else set(allow)
-        denied = set(deny)
+        allowed = None if allow is None else {_current_name(n) for n in allow}
+        denied = {_current_name(n) for n in deny}
         if BUILTIN_PLUGIN in denied and self._pm.has_plugin(BUILTIN_PLUGIN):
             self.unregister(BUILTIN_PLUGIN)
             _log.info("plugin.denied", plugin=BUILTIN_PLUGIN)
@@ -249,10 +263,10 @@ class PluginManager:
         ):
             name = entry_point.name
             origin = _origin_of(entry_point)
-            if name in denied:
+            if _current_name(name) in denied:
                 _log.info("plugin.denied", plugin=name, distribution=origin.distribution)
                 continue
-            if allowed is not None and name not in allowed:
+            if allowed is not None and _current_name(name) not in allowed:
                 _log.info("plugin.not_allowed", plugin=name, distribution=origin.distribution)
                 continue
             if name in seen:
@@ -285,7 +299,7 @@ class PluginManager:
             self.register(plugin, name, distribution=origin.distribution, version=origin.version)
             loaded.append(name)
         if allowed:
-            missing = sorted(allowed - set(seen) - {BUILTIN_PLUGIN})
+            missing = sorted(allowed - {_current_name(n) for n in seen} - {BUILTIN_PLUGIN})
             if missing:
                 _log.warning("plugin.allowed_not_installed", plugins=missing)
         return loaded
@@ -381,7 +395,7 @@ class PluginManager:
         return self._origins.get(name, _Origin())
 
     def describe_plugin(self, name: str) -> str:
-        """``'pg' (distribution mastra-admin-pg 0.1.0)``, for messages."""
+        """``'storage-pg' (distribution mastra-admin-pg 0.1.0)``, for messages."""
         return f"{name!r} ({self._origin(name).describe()})"
 
     # --- providers ----------------------------------------------------------------

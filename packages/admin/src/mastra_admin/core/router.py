@@ -38,6 +38,9 @@ class RouteHealth(BaseModel):
 
 class EdgeRouterProvider(ABC):
     type: ClassVar[str]
+    licence_feature: ClassVar[str | None] = None
+    """The licence feature this provider needs (``"cloudflare-router"``, say), or ``None``.
+    Without it the platform starts, with a warning, but queues no builds."""
 
     @abstractmethod
     def public_url(self, subdomain: str) -> str:

@@ -67,6 +67,9 @@ class ServerStats(BaseModel):
 
 class ProjectRunner(ABC):
     type: ClassVar[str]
+    licence_feature: ClassVar[str | None] = None
+    """The licence feature this provider needs (``"k8s-runner"``, say), or ``None``.
+    Without it the platform starts, with a warning, but queues no builds."""
 
     @abstractmethod
     async def build(self, ctx: BuildContext, log: LogSink) -> BuildArtifact:

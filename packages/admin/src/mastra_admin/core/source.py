@@ -51,6 +51,9 @@ class ProjectSourceProvider(ABC):
     """
 
     type: ClassVar[str]
+    licence_feature: ClassVar[str | None] = None
+    """The licence feature this provider needs (``"github-source"``, say), or ``None``.
+    Without it the platform starts, with a warning, but queues no builds and creates no projects."""
 
     @abstractmethod
     async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:

@@ -3,14 +3,15 @@
 Both read the installation's settings like the server does (``--config`` or
 ``MASTRA_ADMIN_CONFIG``, ``MASTRA_ADMIN_*`` variables, ``CLICKHOUSE_URL``). With the
 embedded engine, ``ingest`` cannot run beside a server using the same data dir (the
-engine admits one process); the server ingests by itself then.
+engine admits one process); the server ingests by itself then. ``ingest`` takes the
+file storage and the folders to tail (the runner's ``artifact_roots()``) from the
+composition root, like the server: it knows no other adapter's settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import signal
 import sys
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from typing import Any
 import click
 
 from mastra_admin.core.errors import MastraAdminError
-from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.observability import ProcessingResult
+from mastra_admin.core.plugins import ProviderKind
 from mastra_admin.core.settings import MastraAdminSettings
 from mastra_admin.observability.clickhouse._backend import ClickHouseObservability
 from mastra_admin.observability.clickhouse._settings import ClickHouseSettings
+from mastra_admin.observability.clickhouse._worker import ClickHouseIngestionWorker
 
 __all__ = ["clickhouse_group", "ingest_command", "main"]
 
@@ -58,29 +60,6 @@ def _load(**changes: Any) -> _Setup:
     return _Setup(settings, clickhouse, Path(settings.data_dir).expanduser().resolve())
 
 
-async def _file_storage(setup: _Setup) -> FileStorageProvider:
-    """The installation's file storage, made by its own provider."""
-    from mastra_admin.core.compose import provider_settings
-    from mastra_admin.core.plugins import PluginManager, ProviderContext
-
-    manager = PluginManager.from_settings(setup.settings)
-    spec = manager.get_provider("file_storage", setup.settings.section("file_storage").provider)
-    context = ProviderContext(settings=setup.settings, data_dir=setup.data_dir)
-    made = spec.factory(provider_settings(spec, setup.settings), context)
-    if inspect.isawaitable(made):
-        made = await made
-    if not isinstance(made, FileStorageProvider):
-        raise click.ClickException("the file storage provider gave no file storage")
-    return made
-
-
-def _default_build_dirs(setup: _Setup) -> list[str]:
-    runner = setup.settings.section("runner").provider_settings()
-    configured = runner.get("builds_dir")
-    folder = Path(str(configured)).expanduser() if configured else setup.data_dir / "builds"
-    return [str(folder)] if folder.is_dir() else []
-
-
 def _summary(result: ProcessingResult) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.events_by_type.items())) or "none"
     return (
@@ -89,10 +68,7 @@ def _summary(result: ProcessingResult) -> str:
     )
 
 
-async def _ingest_once(
-    backend: ClickHouseObservability, storage: FileStorageProvider, build_dirs: list[str]
-) -> ProcessingResult:
-    worker = backend.ingestion_worker(storage, build_dirs=build_dirs)
+async def _ingest_once(worker: ClickHouseIngestionWorker) -> ProcessingResult:
     waiting = len(await worker.files.pending()) + len(await worker.files.claimed())
     total = ProcessingResult()
     with click.progressbar(
@@ -120,9 +96,8 @@ async def _ingest_once(
 
 
 async def _ingest_forever(
-    backend: ClickHouseObservability, storage: FileStorageProvider, build_dirs: list[str]
+    backend: ClickHouseObservability, worker: ClickHouseIngestionWorker
 ) -> None:
-    worker = backend.ingestion_worker(storage, build_dirs=build_dirs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -144,22 +119,37 @@ async def _ingest_forever(
     )
 
 
-async def _run_ingest(setup: _Setup, once: bool, build_dirs: list[str]) -> ProcessingResult | None:
-    storage = await _file_storage(setup)
+async def _run_ingest(
+    setup: _Setup, once: bool, build_dirs: list[str] | None
+) -> ProcessingResult | None:
+    """Compose what ingestion needs (the installation's file storage, and its runner,
+    which names the folders its builds write to, unless ``build_dirs`` are given) with
+    this command's ClickHouse settings, and run the worker."""
+    from mastra_admin.core.compose import INGESTION_KINDS, build_ingestion_worker, build_providers
+
     backend = ClickHouseObservability(setup.clickhouse, data_dir=setup.data_dir)
+    kinds: frozenset[ProviderKind] = (
+        INGESTION_KINDS if build_dirs is None else frozenset({"file_storage"})
+    )
     try:
+        providers = await build_providers(
+            setup.settings, kinds=kinds, overrides={"observability": backend}
+        )
+    except BaseException:
+        await backend.close()
+        raise
+    try:
+        worker = build_ingestion_worker(providers, build_dirs=build_dirs)
+        if worker is None:
+            raise click.ClickException("no file storage is configured: nothing to ingest")
+        assert isinstance(worker, ClickHouseIngestionWorker)  # made by ``backend``
         await backend.init()
         if once:
-            return await _ingest_once(backend, storage, build_dirs)
-        await _ingest_forever(backend, storage, build_dirs)
+            return await _ingest_once(worker)
+        await _ingest_forever(backend, worker)
         return None
     finally:
-        await backend.close()
-        close = getattr(storage, "close", None)
-        if callable(close):
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+        await providers.close()
 
 
 @click.command("ingest")
@@ -178,7 +168,7 @@ async def _run_ingest(setup: _Setup, once: bool, build_dirs: list[str]) -> Proce
     "build_dirs",
     multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="A folder of build folders to tail (repeatable; default {data_dir}/builds).",
+    help="A folder of build folders to tail (repeatable; default: the runner's).",
 )
 @click.option("--worker-id", help="A stable name for this worker (default: host, pid).")
 def ingest_command(
@@ -199,7 +189,7 @@ def ingest_command(
             project_id=project_id,
             worker_id=worker_id,
         )
-        folders = [str(p) for p in build_dirs] or _default_build_dirs(setup)
+        folders = [str(p) for p in build_dirs] or None
         result = asyncio.run(_run_ingest(setup, once, folders))
     except MastraAdminError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc

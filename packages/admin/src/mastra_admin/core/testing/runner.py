@@ -40,6 +40,8 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
+from mastra_admin.core import env_contract
+from mastra_admin.core.env_contract import RUNNER_VARS
 from mastra_admin.core.errors import BuildFailed
 from mastra_admin.core.models import (
     Build,
@@ -64,17 +66,6 @@ __all__ = [
 ]
 
 SERVER_ALLOW = frozenset({"PATH", "HOME", "LANG", "TZ", "NODE_OPTIONS"})
-RUNNER_VARS = frozenset(
-    {
-        "PORT",
-        "MASTRA_HOST",
-        "MASTRA_LISTEN_FD",
-        "MASTRA_CLOUD_TRACES_TARGET_DIR",
-        "MASTRA_RUNNER_LOGS_TARGET_DIR",
-    }
-)
-"""What a runner adds to the context's env (``MASTRA_LISTEN_FD``: a listening socket
-handed to a server that runs in a network namespace of its own)."""
 CANARY = "MASTRA_ADMIN_CONFORMANCE_CANARY"
 
 
@@ -146,11 +137,7 @@ def make_build_context(
     else:
         project = project.model_copy(update={"id": deployment.project_id})
     build = Build(deployment_id=deployment.id, triggered_by="user-conformance")
-    base_env = {
-        "MASTRA_PROJECT_ID": project.id,
-        "MASTRA_DEPLOYMENT_ID": deployment.id,
-        "MASTRA_TELEMETRY_DISABLED": "1",
-    }
+    base_env = env_contract.core_env(project_id=project.id, deployment_id=deployment.id)
     source = ProjectSource(
         id=name,
         name=name,
@@ -560,14 +547,14 @@ class RunnerConformance:
         env = psutil.Process(server.process_id).environ()
         for key, value in ctx.env.items():
             assert env.get(key) == value, key
-        assert env["PORT"] == str(server.port)
+        assert env[env_contract.PORT] == str(server.port)
         extra = set(env) - set(ctx.env) - RUNNER_VARS
         assert extra <= SERVER_ALLOW, f"variables of the admin reached the server: {extra}"
         assert CANARY not in env
         assert "DATABASE_URL" not in env
         if self.observability_dirs_local:
-            spans = Path(env["MASTRA_CLOUD_TRACES_TARGET_DIR"])
-            logs = Path(env["MASTRA_RUNNER_LOGS_TARGET_DIR"])
+            spans = Path(env[env_contract.TRACES_TARGET_DIR])
+            logs = Path(env[env_contract.LOGS_TARGET_DIR])
             assert spans.parent == logs.parent
             assert ".mastra" not in spans.parts, "observability dirs sit beside .mastra"
             request = urllib.request.Request(

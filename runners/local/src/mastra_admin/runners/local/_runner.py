@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import psutil
 import structlog
 
+from mastra_admin.core import env_contract
 from mastra_admin.core.errors import BuildFailed, Conflict, InvalidInput, MastraAdminError
 from mastra_admin.core.models import HealthStatus, RunningServer, utcnow
 from mastra_admin.core.runner import (
@@ -71,10 +72,10 @@ _log = structlog.get_logger("mastra_admin.runners.local")
 SERVER_ENV_ALLOW: tuple[str, ...] = ("PATH", "HOME", "LANG", "TZ")
 """The only variables of the admin's own environment a deployed server sees."""
 
-TRACES_DIR_VAR = "MASTRA_CLOUD_TRACES_TARGET_DIR"
-LOGS_DIR_VAR = "MASTRA_RUNNER_LOGS_TARGET_DIR"
-HOST_VAR = "MASTRA_HOST"
-COLLECTOR_VARS = ("MASTRA_CLOUD_TRACES_ENDPOINT", "MASTRA_PLATFORM_OBSERVABILITY_ENDPOINT")
+TRACES_DIR_VAR = env_contract.TRACES_TARGET_DIR
+LOGS_DIR_VAR = env_contract.LOGS_TARGET_DIR
+HOST_VAR = env_contract.HOST
+COLLECTOR_VARS = env_contract.COLLECTOR_ENDPOINT_VARS
 _LISTEN_BACKLOG = 511  # node's own
 _PORT_RETRIES = 3
 
