@@ -197,8 +197,9 @@ def tests_unprivileged(session: nox.Session) -> None:
         tests = work / "runners-local-tests"
         shutil.copytree(dists["mastra-admin-runner-local"] / "tests", tests)
         shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
-        for path in [work, *work.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        for path in [tests, *tests.rglob("*"), work / "pyproject.toml"]:
+            if not path.is_symlink():
+                path.chmod(0o755 if path.is_dir() else 0o644)
         home = work / "home"
         home.mkdir(mode=0o755)
         os.chown(home, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
