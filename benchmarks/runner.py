@@ -4,7 +4,12 @@
    answer, for the fixture project, through ``LocalProcessRunner`` and as the same
    commands run directly (copy, subprocesses, the same health probe), alternating,
    in one run. Goal: the runner adds at most 0.5 s.
-2. Supervision: 20 servers running; the admin process's CPU at rest, then with each
+2. Isolation: deploy to healthy with every step and the server in a sandbox
+   (bubblewrap and pasta) against the same runner with ``isolation = "none"``,
+   alternating, and a server's request latency through each (keep-alive requests,
+   as the router makes them, and a new connection per request). Goals: the sandbox
+   adds at most 0.3 s per deploy and 10 % to a request's latency.
+3. Supervision: 20 servers running; the admin process's CPU at rest, then with each
    server's stats (psutil and a health probe) refreshed every second, 15 times more
    often than the default, plus the 20 log relays' CPU; from these, the cost at the
    default refresh of 15 s. Goal: at most 1% of a core.
@@ -159,6 +164,136 @@ async def _deploy_figures(root: Path) -> list[Figure]:
     ]
 
 
+LATENCY_ROUNDS = 6
+LATENCY_REQUESTS = 500
+_GENERATE = b'{"messages": "What is the weather in Lisbon?"}'
+
+
+def _latencies(port: int, requests: int, *, keep_alive: bool) -> list[float]:
+    """Seconds per ``POST /api/agents/weather/generate`` (the agent route of the
+    fixture server), over one connection or a new connection each time."""
+    import http.client
+
+    headers = {"Content-Type": "application/json"}
+    times: list[float] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for _ in range(requests):
+        began = time.perf_counter()
+        if not keep_alive:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("POST", "/api/agents/weather/generate", body=_GENERATE, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the server answered {response.status}")
+        if not keep_alive:
+            conn.close()
+        times.append(time.perf_counter() - began)
+    conn.close()
+    return times
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def _isolation_figures(root: Path) -> list[Figure]:
+    project = write_mastra_project(root / "isolated-agent", name="isolated-agent")
+    runners = {
+        isolation: LocalProcessRunner(
+            _FolderSource(),
+            LocalRunnerSettings(
+                builds_dir=root / f"builds-{isolation}",
+                port_range_start=start,
+                port_range_end=start + 99,
+                isolation=isolation,
+            ),
+            data_dir=root / f"data-{isolation}",
+        )
+        for isolation, start in (("sandbox", 24600), ("none", 24700))
+    }
+    deployment = make_build_context(project).deployment
+    for runner in runners.values():  # warm npm's cache, the disk and the sandbox check
+        await _through_runner(runner, make_build_context(project, deployment=deployment))
+    deploys: dict[str, list[float]] = {"sandbox": [], "none": []}
+    for round_ in range(ROUNDS):
+        order = ("sandbox", "none") if round_ % 2 else ("none", "sandbox")
+        for isolation in order:
+            ctx = make_build_context(project, deployment=deployment)
+            deploys[isolation].append(await _through_runner(runners[isolation], ctx))
+    servers = {}
+    for isolation, runner in runners.items():
+        ctx = make_build_context(project, deployment=deployment)
+        artifact = await runner.build(ctx, _quiet)
+        servers[isolation] = await runner.start(ctx, artifact, _quiet)
+    samples: dict[tuple[str, bool], list[float]] = {}
+    try:
+        for keep_alive in (True, False):
+            for server in servers.values():  # warm both
+                await asyncio.to_thread(_latencies, server.port, 100, keep_alive=keep_alive)
+            for round_ in range(LATENCY_ROUNDS):
+                order = ("sandbox", "none") if round_ % 2 else ("none", "sandbox")
+                for isolation in order:
+                    times = await asyncio.to_thread(
+                        _latencies,
+                        servers[isolation].port,
+                        LATENCY_REQUESTS,
+                        keep_alive=keep_alive,
+                    )
+                    samples.setdefault((isolation, keep_alive), []).extend(times)
+    finally:
+        for isolation, server in servers.items():
+            await runners[isolation].stop(server, grace_s=2)
+    on, off = statistics.median(deploys["sandbox"]), statistics.median(deploys["none"])
+    added = on - off
+    figures = [
+        Figure(
+            bench="runner",
+            figure=f"deploy to healthy, sandboxed (median of {ROUNDS})",
+            value=on,
+            unit="s",
+            reference=off,
+            reference_label='isolation = "none"',
+        ),
+        Figure(
+            bench="runner",
+            figure="time the sandbox adds per deploy",
+            value=added,
+            unit="s",
+            goal="<= 0.3 s",
+            met=added <= 0.3,
+        ),
+    ]
+    for keep_alive, label in ((True, "keep-alive"), (False, "new connection each")):
+        sandboxed = samples[("sandbox", keep_alive)]
+        plain = samples[("none", keep_alive)]
+        median_on, median_off = statistics.median(sandboxed), statistics.median(plain)
+        figures.append(
+            Figure(
+                bench="runner",
+                figure=f"request latency, sandboxed, {label} (median of {len(sandboxed)})",
+                value=median_on * 1e6,
+                unit="us",
+                reference=median_off * 1e6,
+                reference_label='isolation = "none"',
+                goal="<= 1.10x" if keep_alive else "",
+                met=median_on <= 1.10 * median_off if keep_alive else None,
+            )
+        )
+        figures.append(
+            Figure(
+                bench="runner",
+                figure=f"request p99, sandboxed, {label}",
+                value=_percentile(sandboxed, 0.99) * 1e6,
+                unit="us",
+                reference=_percentile(plain, 0.99) * 1e6,
+                reference_label='isolation = "none"',
+            )
+        )
+    return figures
+
+
 async def _supervision_figures(root: Path) -> list[Figure]:
     project = write_mastra_project(root / "supervised-agent", name="supervised-agent")
     runner = LocalProcessRunner(
@@ -241,6 +376,7 @@ async def _main() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="mastra-bench-runner-") as folder:
         root = Path(folder)
         figures = await _deploy_figures(root)
+        figures += await _isolation_figures(root)
         figures += await _supervision_figures(root)
         with contextlib.suppress(OSError):
             shutil.rmtree(root / "builds", ignore_errors=True)
