@@ -268,3 +268,27 @@ async def test_a_taken_collector_port_ends_run_platform_naming_the_setting(
     assert f"127.0.0.1:{port}" in message
     assert "address already in use" in message
     assert not _listening(settings.port), "the API listener is stopped again"
+
+
+async def test_forwarded_headers_from_a_loopback_peer_are_not_trusted(running: Running) -> None:
+    """A deployed server on this machine is a loopback peer: rotating X-Forwarded-For
+    neither escapes the failed-attempt limit nor moves it onto another address."""
+    limit = _server_settings().auth_failure_limit
+    bad = {"Authorization": "Bearer mat_" + "x" * 43}
+    async with httpx.AsyncClient(timeout=10) as http:
+        statuses = [
+            (
+                await http.get(
+                    f"{running.api_url}/api/me",
+                    headers={**bad, "X-Forwarded-For": f"203.0.113.{n}"},
+                )
+            ).status_code
+            for n in range(limit + 1)
+        ]
+        token = running.platform.bootstrap_token
+        valid = await http.get(
+            f"{running.api_url}/api/me", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert statuses[:limit] == [401] * limit
+    assert statuses[limit] == 429, "the header did not make each attempt a new client"
+    assert valid.status_code == 200

@@ -85,11 +85,15 @@ async def test_repeated_bad_tokens_are_rate_limited(
     statuses = [(await client.get("/api/me", headers=bad)).status_code for _ in range(6)]
     assert statuses[:5] == [401] * 5
     assert statuses[5] == 429
-    limited = await client.get("/api/me", headers=world.owner.headers)
-    assert limited.status_code == 429, "the client address is refused, good token or not"
+    valid = await client.get("/api/me", headers=world.owner.headers)
+    assert valid.status_code == 200, "a valid credential is never refused for others' failures"
+    limited = await client.get("/api/me", headers=bad)
+    assert limited.status_code == 429
     retry_after = int(limited.headers["Retry-After"])
     assert 1 <= retry_after <= 61
     assert limited.json()["error"]["code"] == "rate_limited"
+    anonymous = await client.get("/api/me")
+    assert anonymous.status_code == 429, "no credential at all counts as a failed one"
 
 
 async def test_metrics_report_builds_queue_and_requests(

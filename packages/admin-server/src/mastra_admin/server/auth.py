@@ -23,7 +23,9 @@ _log = structlog.get_logger("mastra_admin.server.auth")
 
 class FailedAttemptLimiter:
     """Counts failed credential attempts per client; past ``limit`` within ``window_s``
-    the client is refused (429 with ``Retry-After``) until the window has passed."""
+    a failed attempt is answered 429 (with ``Retry-After``) instead of 401 until the
+    window has passed. A valid credential is always accepted: the address may be
+    shared with whoever failed (a proxy, an office, a spoofed header)."""
 
     def __init__(
         self, *, limit: int = 20, window_s: float = 60.0, max_clients: int = 10_000
@@ -77,13 +79,14 @@ async def authenticate(request: Request, admin: MastraAdmin) -> User:
     """The user behind the request's bearer credential, or ``Unauthenticated``."""
     limiter: FailedAttemptLimiter = request.app.state.auth_limiter
     client = _client(request)
-    limiter.check(client)
     token = bearer_token(request)
     if token is None:
+        limiter.check(client)
         raise Unauthenticated("sign in: send 'Authorization: Bearer <token>'")
     try:
         user = await _resolve(admin, token)
     except Unauthenticated:
+        limiter.check(client)
         limiter.failed(client)
         _log.info("auth.failed", client=client)
         raise

@@ -98,7 +98,12 @@ async def _bootstrap(admin: MastraAdmin) -> str | None:
     return token
 
 
-def _embedded_server(app: ASGIApp, host: str, port: int) -> EmbeddedServer:
+def _embedded_server(
+    app: ASGIApp, host: str, port: int, forwarded_allow_ips: list[str]
+) -> EmbeddedServer:
+    """uvicorn on ``host:port``. Forwarded headers are trusted from the configured
+    proxies only: uvicorn's own default trusts them from any loopback peer, and a
+    deployed server on this machine is one."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -107,6 +112,8 @@ def _embedded_server(app: ASGIApp, host: str, port: int) -> EmbeddedServer:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
     )
     return EmbeddedServer(config)
 
@@ -166,7 +173,9 @@ async def run_platform(
         if orchestrator is not None:
             await orchestrator.start()
         app = create_app(admin, settings=server_settings, ingestion=ingestion)
-        server = _embedded_server(app, settings.host, settings.port)
+        server = _embedded_server(
+            app, settings.host, settings.port, server_settings.forwarded_allow_ips
+        )
         listeners: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
         try:
             serving = await _listen(server, "the API")
@@ -177,7 +186,12 @@ async def run_platform(
                 collector_app = create_collector_app(
                     admin, settings=server_settings, ingestion=ingestion, metrics=app.state.metrics
                 )
-                collector = _embedded_server(collector_app, settings.host, collector_port)
+                collector = _embedded_server(
+                    collector_app,
+                    settings.host,
+                    collector_port,
+                    server_settings.forwarded_allow_ips,
+                )
                 collector_serving = await _listen(
                     collector,
                     "the collector's own listener (setting collector_port, default port + 1; "

@@ -21,6 +21,12 @@ class ServerSettings(BaseSettings):
         default=20, ge=1, description="Failed sign-ins per client before 429."
     )
     auth_failure_window_s: float = Field(default=60.0, gt=0, description="Window for that limit.")
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses of proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "trusted (the client address then comes from them), e.g. the edge in front of "
+        "the platform; `*` trusts every peer. Default: none, every peer is the client.",
+    )
     ingestion: bool = Field(
         default=True, description="Run the ingestion worker in the server process."
     )
