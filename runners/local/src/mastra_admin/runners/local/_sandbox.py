@@ -208,6 +208,8 @@ class Sandbox:
         self.protected = tuple(
             dict.fromkeys(p.expanduser().resolve() for p in (data_dir, builds_dir))
         )
+        self.ro_paths = [p.expanduser().resolve() for p in settings.sandbox_ro_paths]
+        self._host_view: list[str] | None = None
         self._tools: tuple[str, str] | None = None
         self._checked = False
         if not self.enabled:
@@ -289,7 +291,6 @@ class Sandbox:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
-                    pass_fds=(),
                 )
             except BuildFailed as exc:
                 reason = exc.message
@@ -340,7 +341,7 @@ class Sandbox:
         if not self.enabled:
             return True
         real = Path(os.path.realpath(program))
-        roots = [Path("/usr"), *self._ro_paths(), spec.workdir]
+        roots = [Path("/usr"), *self.ro_paths, spec.workdir]
         return any(real.is_relative_to(root) for root in roots)
 
     async def spawn(
@@ -352,7 +353,6 @@ class Sandbox:
         stdin: int,
         stdout: int,
         stderr: int,
-        pass_fds: Sequence[int] = (),
     ) -> Sandboxed:
         """Start ``argv`` in ``spec``'s sandbox, in a session and process group of its
         own; ``OSError`` when it cannot be started, ``BuildFailed`` (step
@@ -365,13 +365,12 @@ class Sandbox:
                 stdin=stdin,
                 stdout=stdout,
                 stderr=stderr,
-                pass_fds=tuple(pass_fds),
                 start_new_session=True,
             )
             return Sandboxed(process)
         await self.check()
         return await self._spawn_sandboxed(
-            argv, spec, env=env, stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=pass_fds
+            argv, spec, env=env, stdin=stdin, stdout=stdout, stderr=stderr
         )
 
     async def _spawn_sandboxed(
@@ -383,7 +382,6 @@ class Sandbox:
         stdin: int,
         stdout: int,
         stderr: int,
-        pass_fds: Sequence[int],
     ) -> Sandboxed:
         if self._tools is None:
             reason = self._missing()
@@ -420,7 +418,7 @@ class Sandbox:
                 stdin=stdin,
                 stdout=stdout,
                 stderr=stderr,
-                pass_fds=(info_write, block_read, *extra_fds, *pass_fds),
+                pass_fds=(info_write, block_read, *extra_fds),
                 start_new_session=True,
             )
             for fd in (info_write, block_read, shim_read):
@@ -503,10 +501,10 @@ class Sandbox:
         while True:
             if child.returncode is not None or child.stderr is None:
                 break
-            configured = _has_routes(routes)
-            if configured is None:
+            table = _read_proc(routes)
+            if table is None:
                 break  # the sandbox is gone
-            if configured:
+            if table.count("\n") > 1:  # a route below the header: pasta configured it
                 return child, psutil.Process(child.pid)
             if time.monotonic() > deadline:
                 break
@@ -524,8 +522,32 @@ class Sandbox:
             "the sandbox's network could not be set up" + (f": {message}" if message else ""),
         )
 
-    def _ro_paths(self) -> list[Path]:
-        return [p.expanduser().resolve() for p in self.settings.sandbox_ro_paths]
+    def _read_host_view(self) -> list[str]:
+        """The read-only part of every sandbox of this runner: the host's ``/usr`` and
+        its links, the ``ETC_ENTRIES`` that exist, ``sandbox_ro_paths``, the data and
+        builds dirs masked where those hold them, and private ``/proc``, ``/dev``,
+        ``/dev/shm`` and ``/tmp``. Read once: it is the same for every step."""
+        args = ["--ro-bind", "/usr", "/usr"]
+        for name in _ROOT_LINKS:
+            path = Path("/") / name
+            if path.is_symlink():
+                args += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                args += ["--ro-bind", str(path), str(path)]
+        for name in ETC_ENTRIES:
+            path = Path("/etc") / name
+            if path.exists():
+                args += ["--ro-bind", str(path), str(path)]
+        for path in self.ro_paths:
+            if path.exists():
+                args += ["--ro-bind", str(path), str(path)]
+        # What the platform keeps is never visible, even under a bound path.
+        shown = [Path("/usr"), Path("/etc"), *self.ro_paths]
+        for path in self.protected:
+            if any(path.is_relative_to(root) for root in shown):
+                args += ["--tmpfs", str(path)]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+        return args
 
     def _as_uid(
         self, uid: int, folders: Sequence[Path], bwrap: str
@@ -574,27 +596,9 @@ class Sandbox:
         ]
         if spec.keep_with_parent:
             args.append("--die-with-parent")
-        args += ["--ro-bind", "/usr", "/usr"]
-        for name in _ROOT_LINKS:
-            path = Path("/") / name
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        for name in ETC_ENTRIES:
-            path = Path("/etc") / name
-            if path.exists():
-                args += ["--ro-bind", str(path), str(path)]
-        ro_paths = self._ro_paths()
-        for path in ro_paths:
-            if path.exists():
-                args += ["--ro-bind", str(path), str(path)]
-        # What the platform keeps is never visible, even under a bound path.
-        shown = [Path("/usr"), Path("/etc"), *ro_paths]
-        for path in self.protected:
-            if any(path.is_relative_to(root) for root in shown):
-                args += ["--tmpfs", str(path)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+        if self._host_view is None:
+            self._host_view = self._read_host_view()
+        args += self._host_view
         for folder, source in sources.items():
             args += ["--bind", str(source), str(folder)]
         if shim_fd >= 0:
@@ -603,12 +607,12 @@ class Sandbox:
         return args
 
 
-def _has_routes(routes: Path) -> bool | None:
-    """Whether the namespace of ``/proc/{pid}/net/route`` has a route yet (pasta has
-    configured it); ``None`` when the process is gone. A read of procfs, not disk."""
+def _read_proc(path: Path) -> str | None:
+    """A file of ``/proc/{pid}/net/`` (what the process's network namespace holds), or
+    ``None`` when the process is gone. A read of procfs, not disk."""
     try:
-        with open(routes, encoding="ascii") as handle:
-            return len(handle.readlines()) > 1
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
     except OSError:
         return None
 
@@ -676,18 +680,10 @@ async def _wait_for_loopback(pid: int, timeout_s: float = _NETWORK_READY_S) -> N
     deadline = time.monotonic() + timeout_s
     trie = Path(f"/proc/{pid}/net/fib_trie")
     while time.monotonic() < deadline:
-        if _loopback_up(trie) is not False:
+        text = _read_proc(trie)
+        if text is None or "127.0.0.1" in text:
             return
         await asyncio.sleep(0.002)
-
-
-def _loopback_up(trie: Path) -> bool | None:
-    """``None`` when the process is gone. A read of procfs, not disk."""
-    try:
-        with open(trie, encoding="ascii") as handle:
-            return "127.0.0.1" in handle.read()
-    except OSError:
-        return None
 
 
 def _stage_dir() -> Path:
