@@ -5,6 +5,12 @@ For each endpoint: no token is 401; a caller without the endpoint's permission g
 gets a success status. The expected outcome comes from the endpoint's declared
 access and the system roles' permissions, so a new route is covered the moment it is
 added, and fails here until it has a sample request below.
+
+Tokens are covered the same way: the owner's token scoped to another permission is
+refused what its user's role would allow; a project token (the UI's CI token, with
+its default scopes) works on its own project's routes that its scopes name and is
+refused everywhere else; and the permitted caller succeeds through a token scoped to
+exactly what the route needs, or through the project token where it reaches.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mastra_admin.core.admin import MastraAdmin
+from mastra_admin.core.admin import PROJECT_TOKEN_DEFAULT_SCOPES, MastraAdmin
 from mastra_admin.core.inputs import (
     CreateApiToken,
     CreateDeployment,
@@ -51,7 +57,9 @@ async def seed(admin: MastraAdmin, world: World) -> Resources:
         owner, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
     )
     build = await admin.deploy(owner, deployment.id)
-    token, _ = await admin.create_project_token(owner, project.id, CreateApiToken(name="ci"))
+    token, project_token = await admin.create_project_token(
+        owner, project.id, CreateApiToken(name="ci")
+    )
     invite, _ = await admin.invite_member(
         owner, world.team_id, InviteMember(email="later@example.com", role=TeamRole.VIEWER)
     )
@@ -84,6 +92,7 @@ async def seed(admin: MastraAdmin, world: World) -> Resources:
         trace_id="0" * 32,
         source_id="weather-agent",
         own_token_id=own_token.id,
+        project_token=project_token,
     )
 
 
@@ -208,6 +217,43 @@ def _path(endpoint: Endpoint, resources: Resources) -> str:
     return re.sub(r"{([a-z_]+)}", fill, endpoint.path)
 
 
+# What a route checks beyond its declared permission, for the sample request: a token
+# scoped to the permission alone is refused without these.
+EXTRA_SCOPES: dict[str, list[str]] = {
+    "deploy": ["build:create"],
+    "restart": ["build:create"],
+    "rollback": ["build:create"],
+    "create_project_token": list(PROJECT_TOKEN_DEFAULT_SCOPES),
+    "create_role": ["project:read"],
+    "update_role": ["build:read"],
+    "assign_role": ["deployment:deploy"],
+}
+
+# Routes about the signed-in user that a scoped token may not use as it is: creating an
+# unscoped token, revoking a wider one, creating or joining a team.
+SCOPED_REFUSED = {"create_my_token", "revoke_my_token", "create_team", "accept_invite"}
+
+
+def _project_token_reaches(endpoint: Endpoint) -> bool:
+    """Whether the default project token may call the route on its own project."""
+    on_project = any(
+        f"{{{name}}}" in endpoint.path for name in ("project_id", "deployment_id", "build_id")
+    )
+    needed = [endpoint.permission or "*", *EXTRA_SCOPES.get(endpoint.operation_id, [])]
+    return (
+        endpoint.access == "team"
+        and on_project
+        and all(has_permission(PROJECT_TOKEN_DEFAULT_SCOPES, p) for p in needed)
+    )
+
+
+async def _scoped(admin: MastraAdmin, person: Person, scopes: list[str]) -> Person:
+    _token, raw = await admin.create_user_token(
+        person.user.id, CreateApiToken(name="scoped", scopes=scopes)
+    )
+    return Person(person.user, raw)
+
+
 def _allowed(endpoint: Endpoint, rank: str) -> bool:
     if endpoint.access == "user":
         return True
@@ -259,10 +305,36 @@ async def test_route_authorization(
         response = await _call(client, endpoint, path, world.outsider, sample)
         assert response.status_code == 403, ("outsider", response.text)
 
-    # One permitted caller, the least privileged, succeeds.
+    # The owner's token scoped to something else is refused what the owner may do.
+    other = "route:read" if endpoint.permission != "route:read" else "server:read"
+    narrow = await _scoped(admin, world.owner, [other])
+    response = await _call(client, endpoint, path, narrow, sample)
+    if endpoint.access == "user" and endpoint.operation_id not in SCOPED_REFUSED:
+        assert response.status_code in sample[2], ("scoped", response.text)
+    else:
+        assert response.status_code == 403, ("scoped", response.text)
+        assert response.json()["error"]["code"] == "permission_denied"
+
+    # The project token: refused off its project and outside its scopes.
+    project_token = Person(world.owner.user, resources["project_token"])
+    reaches = _project_token_reaches(endpoint)
+    if not reaches:
+        response = await _call(client, endpoint, path, project_token, sample)
+        team_level = endpoint.access == "team" and (
+            "{team_id}" in endpoint.path or "team_id" in sample[1]
+        )
+        assert response.status_code == (404 if team_level else 403), (
+            "project token",
+            response.text,
+        )
+
+    # One permitted caller, the least privileged, succeeds: through the project token
+    # where it reaches, through a token scoped to what the route needs on team routes.
     caller = permitted[0] if endpoint.access == "platform" else (permitted or [world.viewer])[0]
     if endpoint.access == "team":
         caller = next(p for p in permitted if p is not world.platform)
+        needed = [str(endpoint.permission), *EXTRA_SCOPES.get(endpoint.operation_id, [])]
+        caller = project_token if reaches else await _scoped(admin, caller, needed)
     if endpoint.access == "user":
         caller = world.owner
     response = await _call(client, endpoint, path, caller, sample)

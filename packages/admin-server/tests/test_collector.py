@@ -15,7 +15,7 @@ from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.models import Deployment
 
-from .conftest import exporter_body
+from .conftest import World, exporter_body
 
 SIGNALS = ["spans", "logs", "metrics", "scores", "feedback"]
 
@@ -80,6 +80,56 @@ async def test_a_wrong_or_missing_token_is_401_and_stores_nothing(
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthenticated"
     assert await _files(admin) == []
+
+
+async def test_deleting_the_deployment_revokes_its_token(
+    admin: MastraAdmin, world: World, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    url, headers = _url(admin, deployment, "spans"), _auth(admin, deployment)
+    # Accepted once (and the deployment's project remembered), then deleted.
+    assert (await client.post(url, json=exporter_body("spans"), headers=headers)).status_code == 200
+    await admin.delete_deployment(world.owner.user.id, deployment.id)
+    before = await _files(admin)
+    for body in (exporter_body("spans"), {"spans": []}):
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status_code == 401, response.text
+        assert "revoked" in response.json()["error"]["message"]
+    assert await _files(admin) == before
+
+
+@pytest.mark.parametrize("signal", SIGNALS)
+async def test_records_cannot_name_another_deployment_or_project(
+    signal: str, admin: MastraAdmin, deployment: Deployment, client: httpx.AsyncClient
+) -> None:
+    """Whatever ids a record carries, plainly, in camelCase or inside an envelope the
+    ingestion opens (as an object or as JSON text), the collector's replace them."""
+    [original] = exporter_body(signal)[signal][:1]  # type: ignore[index]
+    claims = {
+        "deployment_id": "victim-deployment",
+        "deploymentId": "victim-deployment",
+        "project_id": "victim-project",
+        "projectId": "victim-project",
+    }
+    kind = signal.removesuffix("s")
+    records = [
+        {**original, **claims},
+        {"type": kind, "data": {**original, **claims}, **claims},
+        {"type": kind, "data": json.dumps({**original, **claims})},
+    ]
+    response = await client.post(
+        _url(admin, deployment, signal), json={signal: records}, headers=_auth(admin, deployment)
+    )
+    assert response.status_code == 200, response.text
+    [path] = await _files(admin)
+    assert admin.file_storage is not None
+    stored = [json.loads(line) for line in (await admin.file_storage.read(path)).splitlines()]
+    assert len(stored) == 3
+    for record in (stored[0], stored[1], stored[1]["data"], stored[2], stored[2]["data"]):
+        assert record["deployment_id"] == deployment.id
+        assert record["project_id"] == deployment.project_id
+        assert "deploymentId" not in record
+        assert "projectId" not in record
+    assert "victim" not in (await admin.file_storage.read(path)).decode()
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,7 @@ def test_the_matrix_covers_every_permission_checked_operation() -> None:
         "system_create_user",
         "create_team",  # any user may create a team (test_admin_teams)
         "user_for_identity",
+        "authenticate",
         "authenticate_token",
         "authenticate_project_token",
         "cleanup_expired_previews",

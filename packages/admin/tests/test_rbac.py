@@ -10,6 +10,7 @@ from mastra_admin.core.models import ResourceType
 from mastra_admin.core.rbac import (
     PERMISSIONS,
     PLATFORM_ADMIN,
+    Principal,
     check_custom_permissions,
     has_permission,
     permission_matches,
@@ -144,6 +145,51 @@ async def test_ensure_hides_from_outsiders_and_refuses_the_rest(world: World) ->
         await authz.ensure(world.viewer.id, "project:update", world.team.id, world.project.id)
     assert caught.value.details["permission"] == "project:update"
     await authz.ensure(world.member.id, "deployment:deploy", world.team.id, world.project.id)
+
+
+async def test_a_principal_may_do_what_both_its_scopes_and_its_role_allow(
+    world: World,
+) -> None:
+    authz, team, project = world.admin.authorizer, world.team.id, world.project.id
+    viewer_everything = Principal(user_id=world.viewer.id, scopes=frozenset({"*"}))
+    assert await authz.can(viewer_everything, "project:read", team, project)
+    assert not await authz.can(viewer_everything, "project:delete", team, project)
+    owner_reading = Principal(user_id=world.owner.id, scopes=frozenset({"project:read"}))
+    assert await authz.can(owner_reading, "project:read", team, project)
+    assert not await authz.can(owner_reading, "project:update", team, project)
+    with pytest.raises(PermissionDenied) as caught:
+        await authz.ensure(owner_reading, "env_var:write", team, project)
+    assert caught.value.details["scopes"] == ["project:read"]
+    root_reading = Principal(user_id=world.root.id, scopes=frozenset({"project:read"}))
+    assert await authz.is_platform_admin(root_reading)
+    with pytest.raises(PermissionDenied):
+        await authz.ensure_platform_admin(root_reading)
+
+
+async def test_a_project_token_knows_its_project_and_nothing_around_it(world: World) -> None:
+    admin, owner = world.admin, world.owner.id
+    other = await admin.create_project(
+        owner, world.team.id, CreateProject(name="Other", source_id="support-bot")
+    )
+    token = Principal(user_id=owner, scopes=frozenset({"*"}), project_id=world.project.id)
+    assert await admin.authorizer.can(token, "project:delete", world.team.id, world.project.id)
+    assert not (await admin.authorizer.access(token, world.team.id)).visible
+    assert not (await admin.authorizer.access(token, world.team.id, other.id)).visible
+    assert not await admin.authorizer.is_platform_admin(
+        Principal(user_id=world.root.id, scopes=frozenset({"*"}), project_id=world.project.id)
+    )
+
+
+async def test_what_a_principal_resolved_goes_when_its_grants_change(world: World) -> None:
+    """One principal (one request) checks repeatedly; a change made meanwhile counts."""
+    admin, member = world.admin, Principal(user_id=world.member.id)
+    for _ in range(2):
+        assert await admin.authorizer.can(member, "deployment:deploy", world.team.id)
+    tracker = admin.storage.changes
+    # Kept on the principal where the storage vouches for it (PostgreSQL's feed).
+    assert bool(member._resolved) == (tracker is not None and tracker.live)
+    await admin.remove_member(world.owner.id, world.team.id, world.member.id)
+    assert not (await admin.authorizer.access(member, world.team.id)).visible
 
 
 async def test_project_scoped_roles_apply_to_that_project_only(world: World) -> None:

@@ -1,4 +1,5 @@
-"""Who is calling: bearer API tokens (hashed at rest) or OIDC JWTs, with a limit on
+"""Who is calling: bearer API tokens (a user's, possibly scoped, or a project's; hashed
+at rest) or OIDC JWTs, resolved once per request to a ``Principal``, with a limit on
 failed attempts per client address."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import structlog
 from starlette.requests import Request
 
 from mastra_admin.core.errors import RateLimited, Unauthenticated
-from mastra_admin.core.models import User
+from mastra_admin.core.rbac import Principal
 
 if TYPE_CHECKING:
     from mastra_admin.core.admin import MastraAdmin
@@ -75,8 +76,8 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authenticate(request: Request, admin: MastraAdmin) -> User:
-    """The user behind the request's bearer credential, or ``Unauthenticated``."""
+async def authenticate(request: Request, admin: MastraAdmin) -> Principal:
+    """Who is behind the request's bearer credential, or ``Unauthenticated``."""
     limiter: FailedAttemptLimiter = request.app.state.auth_limiter
     client = _client(request)
     token = bearer_token(request)
@@ -84,19 +85,20 @@ async def authenticate(request: Request, admin: MastraAdmin) -> User:
         limiter.check(client)
         raise Unauthenticated("sign in: send 'Authorization: Bearer <token>'")
     try:
-        user = await _resolve(admin, token)
+        principal = await _resolve(admin, token)
     except Unauthenticated:
         limiter.check(client)
         limiter.failed(client)
         _log.info("auth.failed", client=client)
         raise
-    request.state.user = user
-    return user
+    request.state.principal = principal
+    return principal
 
 
-async def _resolve(admin: MastraAdmin, token: str) -> User:
+async def _resolve(admin: MastraAdmin, token: str) -> Principal:
     if admin.auth is not None and token.count(".") == 2:
         identity = await admin.auth.verify(token)
         if identity is not None:
-            return await admin.user_for_identity(identity)
-    return await admin.authenticate_token(token)
+            user = await admin.user_for_identity(identity)
+            return Principal(user_id=user.id)
+    return await admin.authenticate(token)

@@ -1,6 +1,6 @@
 """Endpoints as data: one ``Endpoint`` per API operation, turned into Starlette routes.
 
-A handler receives a ``Call`` (the admin, the authenticated user, path parameters and
+A handler receives a ``Call`` (the admin, the authenticated principal, path parameters and
 the validated body and query) and returns models; this module parses, authenticates
 and serialises, so route modules hold no HTTP plumbing and no logic. The same table
 drives the OpenAPI document and the authorization-matrix test.
@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from mastra_admin.core.errors import InvalidInput
-from mastra_admin.core.models import User
+from mastra_admin.core.errors import InvalidInput, PayloadTooLarge, PermissionDenied
+from mastra_admin.core.rbac import Principal
 from mastra_admin.server.auth import authenticate
 from mastra_admin.server.cache import ResponseCache
 
@@ -35,22 +35,26 @@ Access = Literal["public", "user", "team", "platform"]
 """Who may call an endpoint: ``public`` needs no token (the collector has its own);
 ``user`` any signed-in user (about themselves); ``team`` whoever holds ``permission``
 on the resource's team or project; ``platform`` platform administrators only. The
-authorization-matrix test derives every expected status from this and the roles."""
+authorization-matrix test derives every expected status from this and the roles.
+
+A project token is accepted on ``team`` endpoints only (the core then confines it to
+its project and its scopes); a scoped user token everywhere, narrowed by its scopes."""
 
 
 @dataclass
 class Call:
     request: Request
     admin: MastraAdmin
-    user: User | None
+    principal: Principal | None
     params: dict[str, str]
     body: Any = None
     query: Any = None
 
     @property
-    def user_id(self) -> str:
-        assert self.user is not None, "endpoint requires authentication"
-        return self.user.id
+    def actor(self) -> Principal:
+        """Who the request acts for: what every core operation is given."""
+        assert self.principal is not None, "endpoint requires authentication"
+        return self.principal
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -73,6 +77,8 @@ class Endpoint:
     cache: bool = False
     """The handler reads storage only, and its answer depends on nothing but the stored
     rows and the caller: it may be served from the response cache (see ``cache.py``)."""
+    max_body: int | None = None
+    """Largest request body in bytes (default: the server's ``max_body_bytes``)."""
 
     @property
     def auth(self) -> bool:
@@ -115,16 +121,77 @@ def render_json(value: Any) -> bytes:
     return json.dumps(jsonable(value), separators=(",", ":")).encode()
 
 
-async def _read_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of objects and arrays a request body may have: far beyond any
+input model, far below what recursion anywhere (parsing, validation, storage,
+serialisation) could not take."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with ``PayloadTooLarge`` as soon as it is known to
+    exceed ``limit`` bytes (by its ``Content-Length``, or while it streams in): an
+    oversized body is never held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the request body may be at most {limit} bytes", details={"limit": limit}
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the request body may be at most {limit} bytes", details={"limit": limit}
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``raw`` as JSON, or ``InvalidInput`` (also for nesting deeper than ``max_depth``,
+    which is checked before anything recurses over the value)."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise InvalidInput(
+            f"the request body nests deeper than {max_depth} levels",
+            details={"max_depth": max_depth},
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             "the request body is not valid JSON", details={"reason": str(exc)}
         ) from exc
+    if json_depth(value) > max_depth:
+        raise InvalidInput(
+            f"the request body nests deeper than {max_depth} levels",
+            details={"max_depth": max_depth},
+        )
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (without recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        return {}
+    return parse_json(raw)
 
 
 def _response_cache(request: Request, admin: MastraAdmin) -> ResponseCache | None:
@@ -145,31 +212,39 @@ def _response_cache(request: Request, admin: MastraAdmin) -> ResponseCache | Non
 def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def app(request: Request) -> Response:
         admin: MastraAdmin = request.app.state.admin
-        user = await authenticate(request, admin) if endpoint.auth else None
-        if endpoint.cache and user is not None:
+        principal = await authenticate(request, admin) if endpoint.auth else None
+        if principal is not None and principal.project_id is not None and endpoint.access != "team":
+            raise PermissionDenied(
+                "a project API token works only on its project's routes",
+                details={"token_id": principal.token_id},
+            )
+        if endpoint.cache and principal is not None:
             cache = _response_cache(request, admin)
             if cache is not None:
-                return await _cached(cache, request, user, admin)
-        return await respond(request, admin, user)
+                return await _cached(cache, request, principal, admin)
+        return await respond(request, admin, principal)
 
     async def _cached(
-        cache: ResponseCache, request: Request, user: User, admin: MastraAdmin
+        cache: ResponseCache, request: Request, principal: Principal, admin: MastraAdmin
     ) -> Response:
         scope = request.scope
-        key = (endpoint.operation_id, user.id, scope["path"], scope["query_string"])
+        key = (endpoint.operation_id, principal.cache_key, scope["path"], scope["query_string"])
         body = cache.get(key)
         if body is not None:
             return Response(body, status_code=endpoint.status_code, media_type=JSON)
         with cache.tracker.recording() as record:
-            response = await respond(request, admin, user)
+            response = await respond(request, admin, principal)
         if response.status_code == endpoint.status_code and response.media_type == JSON:
             cache.put(key, record, bytes(response.body))
         return response
 
-    async def respond(request: Request, admin: MastraAdmin, user: User | None) -> Response:
+    async def respond(
+        request: Request, admin: MastraAdmin, principal: Principal | None
+    ) -> Response:
         body = None
         if endpoint.body is not None:
-            payload = await _read_json(request)
+            limit = endpoint.max_body or request.app.state.settings.max_body_bytes
+            payload = await _read_json(request, limit)
             body = endpoint.body.model_validate(payload)
         query = None
         if endpoint.query is not None:
@@ -177,7 +252,7 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
         call = Call(
             request=request,
             admin=admin,
-            user=user,
+            principal=principal,
             params={k: str(v) for k, v in request.path_params.items()},
             body=body,
             query=query,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServerSettings"]
@@ -13,6 +13,12 @@ class ServerSettings(BaseSettings):
 
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body of the API's routes (the collector has its own "
+        "limit); a larger body is refused with 413 before it is read.",
     )
     collector_max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest collector batch accepted."
@@ -26,6 +32,11 @@ class ServerSettings(BaseSettings):
         description="Addresses of proxies whose X-Forwarded-For and X-Forwarded-Proto are "
         "trusted (the client address then comes from them), e.g. the edge in front of "
         "the platform; `*` trusts every peer. Default: none, every peer is the client.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <this>' (the "
+        "metrics name teams and projects by id; a scraper gets the token).",
     )
     ingestion: bool = Field(
         default=True, description="Run the ingestion worker in the server process."

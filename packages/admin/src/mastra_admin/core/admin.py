@@ -1,8 +1,9 @@
 """``MastraAdmin``: the platform's one entry point, a facade over the core's services.
 
 The HTTP server, the CLI and embedding code all call its methods; none of them
-holds business logic of its own. Every public operation takes the acting user's id
-first, checks what that user may do, and returns models. The logic lives in the
+holds business logic of its own. Every public operation takes who acts first (a
+``Principal``, or a user id for that user with all of their permissions), checks what
+it may do, and returns models. The logic lives in the
 services (``mastra_admin.core.services``): identity, teams, projects, deployments
 and observability, sharing one ``ServiceContext``; each method here is one of theirs.
 """
@@ -274,6 +275,7 @@ class MastraAdmin:
     list_user_tokens = _ServiceMethod("identity", IdentityService.list_user_tokens)
     revoke_user_token = _ServiceMethod("identity", IdentityService.revoke_user_token)
     authenticate_token = _ServiceMethod("identity", IdentityService.authenticate_token)
+    authenticate = _ServiceMethod("identity", IdentityService.authenticate)
 
     # --- teams: TeamService ---
     create_team = _ServiceMethod("teams", TeamService.create_team)
@@ -314,7 +316,7 @@ class MastraAdmin:
     list_project_tokens = _ServiceMethod("projects", ProjectService.list_project_tokens)
     delete_project_token = _ServiceMethod("projects", ProjectService.delete_project_token)
     authenticate_project_token = _ServiceMethod(
-        "projects", ProjectService.authenticate_project_token
+        "identity", IdentityService.authenticate_project_token
     )
     list_source_projects = _ServiceMethod("projects", ProjectService.list_source_projects)
     get_source_project = _ServiceMethod("projects", ProjectService.get_source_project)

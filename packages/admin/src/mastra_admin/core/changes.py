@@ -124,6 +124,15 @@ class ChangeTracker:
                 for table, version in record.versions.items():
                     outer.versions.setdefault(table, version)
 
+    def note_reuse(self, snapshot: Snapshot) -> None:
+        """A value read at ``snapshot`` (still valid) is used again: whatever is being
+        recorded now depends on the same tables."""
+        record = _RECORD.get()
+        if record is None:
+            return
+        for table, version in snapshot.versions:
+            record.versions.setdefault(table, version)
+
     def note_read(self, tables: Iterable[str] | None) -> None:
         """Called by the storage before it reads ``tables`` (``None``: something it
         cannot name or watch)."""

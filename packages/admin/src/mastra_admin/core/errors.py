@@ -12,6 +12,7 @@ __all__ = [
     "LicenceLimit",
     "MastraAdminError",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
     "Unauthenticated",
@@ -69,6 +70,12 @@ class InvalidInput(MastraAdminError):
     """The input is malformed or breaks a business rule."""
 
     code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The input is larger than allowed; ``details["limit"]`` says how large it may be."""
+
+    code = "payload_too_large"
 
 
 class LicenceLimit(MastraAdminError):

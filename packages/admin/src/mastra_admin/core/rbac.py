@@ -14,6 +14,11 @@ Where a user's permissions come from, for a team and optionally one of its proje
 
 Anyone with any access to a team may read the team itself (``team:read``): a person
 given one project must be able to see which team it belongs to.
+
+Who acts is a ``Principal``: a user with all of their permissions (a plain user id
+means that too), a user's API token limited to its scopes, or a project token, which
+acts for its creator within its scopes and on its one project only. What a principal
+may do is always the intersection of what its user's roles grant and its scopes.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from mastra_admin.core.errors import InvalidInput, NotFound, PermissionDenied
 from mastra_admin.core.models import ResourceType, Role, RoleAssignment, TeamRole
 
 if TYPE_CHECKING:
+    from mastra_admin.core.changes import Snapshot
     from mastra_admin.core.storage import AdminStorage
 
 __all__ = [
@@ -34,14 +40,19 @@ __all__ = [
     "PLATFORM_ADMIN",
     "SYSTEM_ROLE_NAMES",
     "Access",
+    "Actor",
     "Authorizer",
+    "Principal",
+    "as_principal",
     "check_custom_permissions",
     "has_permission",
     "permission_matches",
     "permission_table",
+    "scopes_cover",
     "system_role_id",
     "system_role_permissions",
     "system_roles",
+    "user_id_of",
 ]
 
 PLATFORM_ADMIN = "platform_admin"
@@ -222,12 +233,79 @@ def permission_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def scopes_cover(held: Iterable[str] | None, wanted: Iterable[str]) -> list[str]:
+    """The catalogue permissions that ``wanted`` (possibly wildcards) grants and
+    ``held`` does not (``None`` holds everything): empty when ``held`` covers all."""
+    if held is None:
+        return []
+    held = list(held)
+    return sorted(
+        {
+            known
+            for granted in wanted
+            for known in PERMISSIONS
+            if permission_matches(str(granted), known) and not has_permission(held, known)
+        }
+    )
+
+
+@dataclass(eq=False)
+class Principal:
+    """Who is acting on a request: resolved once from its credential and carried
+    with it through every check.
+
+    ``scopes`` is ``None`` for a user acting with all of their permissions, and the
+    token's scopes otherwise. ``project_id`` is set for a project token, which acts
+    for its creator (``user_id``) on that project only. The authorizer keeps what it
+    resolved for the principal (``Access`` per team and project) for as long as the
+    storage vouches that none of it changed, so a request checks against one
+    consistent view and pays for it once.
+    """
+
+    user_id: str
+    scopes: frozenset[str] | None = None
+    project_id: str | None = None
+    token_id: str | None = None
+    _resolved: dict[tuple[str, str | None], tuple[Snapshot, Access]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def kind(self) -> Literal["user", "project_token"]:
+        return "user" if self.project_id is None else "project_token"
+
+    def scope_allows(self, permission: str) -> bool:
+        return self.scopes is None or has_permission(self.scopes, permission)
+
+    @property
+    def cache_key(self) -> tuple[str, str | None, tuple[str, ...] | None]:
+        """What distinguishes this principal's answers from another's (the response
+        cache keys on it: a scoped token never sees what its unscoped user was served)."""
+        scopes = None if self.scopes is None else tuple(sorted(self.scopes))
+        return (self.user_id, self.project_id, scopes)
+
+
+Actor: TypeAlias = "Principal | str"
+"""Who an operation acts for: a ``Principal``, or a user id for that user with all of
+their permissions (embedding code and the CLI act so)."""
+
+
+def as_principal(actor: Actor) -> Principal:
+    return actor if isinstance(actor, Principal) else Principal(user_id=actor)
+
+
+def user_id_of(actor: Actor) -> str:
+    """The user an actor is or acts for (a project token's creator)."""
+    return actor.user_id if isinstance(actor, Principal) else actor
+
+
 @dataclass(frozen=True)
 class Access:
-    """What one user may do on one team (and one project, when given).
+    """What one principal may do on one team (and one project, when given).
 
-    ``visible`` is whether the user may know the resource exists at all; a user
-    without it gets ``NotFound``, never ``PermissionDenied``.
+    ``visible`` is whether the principal may know the resource exists at all; one
+    without it gets ``NotFound``, never ``PermissionDenied``. ``permissions`` are what
+    the user's roles grant; ``scopes`` (``None``: unlimited) narrow them.
     """
 
     user_id: str
@@ -237,16 +315,23 @@ class Access:
     permissions: frozenset[str] = field(default_factory=frozenset)
     platform_admin: bool = False
     team_role: TeamRole | None = None
+    scopes: frozenset[str] | None = None
 
     def allows(self, permission: str) -> bool:
-        return self.visible and has_permission(self.permissions, permission)
+        return (
+            self.visible
+            and has_permission(self.permissions, permission)
+            and (self.scopes is None or has_permission(self.scopes, permission))
+        )
 
 
 class Authorizer:
     """Computes effective permissions from storage and enforces them.
 
     Stateless apart from the storage it reads: every check sees the current
-    memberships and assignments, so a removed member loses access at once.
+    memberships and assignments, so a removed member loses access at once. What it
+    resolves for a ``Principal`` is kept on the principal (one request) while the
+    storage's change tracking vouches for it.
     """
 
     def __init__(self, storage: AdminStorage) -> None:
@@ -267,13 +352,45 @@ class Authorizer:
             platform_admin = platform_admin or (role.is_system and role.name == PLATFORM_ADMIN)
         return granted, platform_admin
 
-    async def is_platform_admin(self, user_id: str) -> bool:
-        assignments = await self._storage.rbac.list_assignments_for_user(user_id)
+    async def is_platform_admin(self, actor: Actor) -> bool:
+        """Whether the actor's user holds the platform administrator role (never for a
+        project token). Whether it may act as one: ``ensure_platform_admin``."""
+        principal = as_principal(actor)
+        if principal.project_id is not None:
+            return False
+        assignments = await self._storage.rbac.list_assignments_for_user(principal.user_id)
         _, platform_admin = await self._global_permissions(assignments)
         return platform_admin
 
-    async def access(self, user_id: str, team_id: str, project_id: str | None = None) -> Access:
-        """The user's effective access to the team (and project)."""
+    async def access(self, actor: Actor, team_id: str, project_id: str | None = None) -> Access:
+        """The actor's effective access to the team (and project)."""
+        principal = as_principal(actor)
+        key = (team_id, project_id)
+        tracker = self._storage.changes
+        live = tracker is not None and tracker.live
+        if live and tracker is not None:
+            kept = principal._resolved.get(key)
+            if kept is not None and tracker.valid(kept[0]):
+                tracker.note_reuse(kept[0])
+                return kept[1]
+            with tracker.recording() as record:
+                access = await self._access(principal, team_id, project_id)
+            if record.complete:
+                principal._resolved[key] = (tracker.snapshot_of(record), access)
+            return access
+        return await self._access(principal, team_id, project_id)
+
+    async def _access(self, principal: Principal, team_id: str, project_id: str | None) -> Access:
+        user_id = principal.user_id
+        if principal.project_id is not None and principal.project_id != project_id:
+            # A project token knows its own project and nothing around it.
+            return Access(
+                user_id=user_id,
+                team_id=team_id,
+                project_id=project_id,
+                visible=False,
+                scopes=principal.scopes,
+            )
         assignments = await self._storage.rbac.list_assignments_for_user(user_id)
         granted, platform_admin = await self._global_permissions(assignments)
         member = await self._storage.teams.get_member(team_id, user_id)
@@ -309,8 +426,9 @@ class Authorizer:
             project_id=project_id,
             visible=visible,
             permissions=frozenset(granted),
-            platform_admin=platform_admin,
+            platform_admin=platform_admin and principal.project_id is None,
             team_role=member.role if member is not None else None,
+            scopes=principal.scopes,
         )
 
     async def _roles_for_team(self, role_id: str, team_id: str) -> Role | None:
@@ -323,42 +441,56 @@ class Authorizer:
 
     async def ensure(
         self,
-        user_id: str,
+        actor: Actor,
         permission: str,
         team_id: str,
         project_id: str | None = None,
         *,
         hidden: NotFound | None = None,
     ) -> Access:
-        """Return the user's access if it includes ``permission``.
+        """Return the actor's access if it includes ``permission``.
 
-        ``NotFound`` when the user may not know the team (or project) exists (``hidden``
+        ``NotFound`` when the actor may not know the team (or project) exists (``hidden``
         when given, so that the error names what the caller asked for, a deployment
-        say), ``PermissionDenied`` when they may see it but not do this.
+        say), ``PermissionDenied`` when they may see it but not do this (by their
+        roles, or by their token's scopes).
         """
-        access = await self.access(user_id, team_id, project_id)
+        access = await self.access(actor, team_id, project_id)
         if not access.visible:
             if hidden is not None:
                 raise hidden
             if project_id is not None:
                 raise NotFound("project not found", details={"project_id": project_id})
             raise NotFound("team not found", details={"team_id": team_id})
+        details = {"permission": permission, "team_id": team_id, "project_id": project_id}
         if not has_permission(access.permissions, permission):
             raise PermissionDenied(
-                f"you do not have the permission {permission!r} here",
-                details={"permission": permission, "team_id": team_id, "project_id": project_id},
+                f"you do not have the permission {permission!r} here", details=details
+            )
+        if access.scopes is not None and not has_permission(access.scopes, permission):
+            raise PermissionDenied(
+                f"the API token's scopes do not include {permission!r}",
+                details={**details, "scopes": sorted(access.scopes)},
             )
         return access
 
-    async def ensure_platform_admin(self, user_id: str) -> None:
-        if not await self.is_platform_admin(user_id):
+    async def ensure_platform_admin(self, actor: Actor) -> None:
+        """A platform administrator acting with all of their permissions: a token
+        scoped to less than ``*`` (or a project token) never acts as one."""
+        principal = as_principal(actor)
+        if not await self.is_platform_admin(principal):
             raise PermissionDenied(
                 "only a platform administrator may do this",
                 details={"permission": "*"},
             )
+        if not principal.scope_allows("*"):
+            raise PermissionDenied(
+                "the API token's scopes do not include '*', which this needs",
+                details={"permission": "*", "scopes": sorted(principal.scopes or ())},
+            )
 
     async def can(
-        self, user_id: str, permission: str, team_id: str, project_id: str | None = None
+        self, actor: Actor, permission: str, team_id: str, project_id: str | None = None
     ) -> bool:
-        access = await self.access(user_id, team_id, project_id)
+        access = await self.access(actor, team_id, project_id)
         return access.allows(permission)

@@ -3,14 +3,18 @@
 ``POST /api/collector/{deployment_id}/{signal}/publish`` with ``{"<signal>": [...]}``
 and ``Authorization: Bearer <the deployment's collector token>``. Each accepted batch
 is written as one file into file storage, durably, before the 200; the write path
-never waits on ClickHouse. Malformed bodies are 400, a bad token 401, a body over
-the limit 413, full or failing storage 503 with ``Retry-After``, and in every error
-case no file (and no partial file) is left.
+never waits on ClickHouse. Malformed bodies are 400, a bad token 401 (so is the
+token of a deployment that has been deleted: deleting revokes it), a body over the
+limit 413, full or failing storage 503 with ``Retry-After``, and in every error case no
+file (and no partial file) is left.
+
+Nothing in a batch is trusted to say where it belongs: every record (and the record
+inside a ``{"type", "data"}`` envelope, which the ingestion opens) is stamped with the
+collector's project and deployment, over whatever ids it carried.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any
 
@@ -19,12 +23,13 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
-from mastra_admin.core.errors import NotFound, Unauthenticated, Unavailable
+from mastra_admin.core.changes import Snapshot
+from mastra_admin.core.errors import InvalidInput, NotFound, Unauthenticated, Unavailable
 from mastra_admin.core.events import EventType
 from mastra_admin.core.observability_writer import write_batch
 from mastra_admin.server.auth import bearer_token
 from mastra_admin.server.errors import error_response
-from mastra_admin.server.routing import Call, Endpoint
+from mastra_admin.server.routing import Call, Endpoint, parse_json
 
 __all__ = ["SIGNALS", "endpoints"]
 
@@ -43,23 +48,69 @@ class Accepted(BaseModel):
     accepted: int
 
 
+MAX_RECORD_DEPTH = 128
+"""Deepest nesting a batch may have (a span's input and output are the application's
+own values, so deeper than the API's bodies)."""
+
+_ENVELOPE_TYPES = frozenset(("trace", "span", "log", "metric", "score", "feedback"))
+"""A record whose ``type`` is one of these and whose ``data`` is an object is an
+envelope: the ingestion reads the record from ``data``."""
+
+
 class _ProjectCache:
-    """deployment id -> project id; deployments never change project."""
+    """deployment id -> project id, for as long as the storage's change tracking
+    vouches that the deployment still exists (a deleted deployment's token is refused
+    at once); without live tracking every batch looks the deployment up."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._items: OrderedDict[str, str] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Snapshot, str]] = OrderedDict()
         self._size = size
 
-    def get(self, key: str) -> str | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+    async def project_of(self, call: Call, deployment_id: str) -> str | None:
+        storage = call.admin.storage
+        tracker = storage.changes
+        if tracker is None or not tracker.live:
+            deployment = await storage.deployments.get(deployment_id)
+            return deployment.project_id if deployment is not None else None
+        kept = self._items.get(deployment_id)
+        if kept is not None and tracker.valid(kept[0]):
+            self._items.move_to_end(deployment_id)
+            return kept[1]
+        with tracker.recording() as record:
+            deployment = await storage.deployments.get(deployment_id)
+        if deployment is None:
+            self._items.pop(deployment_id, None)
+            return None
+        if record.complete:
+            self._items[deployment_id] = (tracker.snapshot_of(record), deployment.project_id)
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return deployment.project_id
 
-    def put(self, key: str, value: str) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+
+def _stamp(record: dict[str, Any], project_id: str, deployment_id: str) -> None:
+    """The collector's ids over the record's own (and its envelope's record's)."""
+    for target in _records_in(record):
+        target.pop("projectId", None)
+        target.pop("deploymentId", None)
+        target["project_id"] = project_id
+        target["deployment_id"] = deployment_id
+
+
+def _records_in(record: dict[str, Any]) -> list[dict[str, Any]]:
+    if record.get("type") not in _ENVELOPE_TYPES:
+        return [record]
+    data = record.get("data")
+    if isinstance(data, str) and data.startswith("{"):
+        try:
+            data = parse_json(data.encode(), max_depth=MAX_RECORD_DEPTH)
+        except InvalidInput:
+            # Not an object the ingestion can read: it falls back on the envelope's ids.
+            return [record]
+        if not isinstance(data, dict):
+            return [record]
+        record["data"] = data
+    return [record, data] if isinstance(data, dict) else [record]
 
 
 async def _read_limited(call: Call, limit: int) -> bytes | None:
@@ -86,6 +137,13 @@ async def publish(call: Call) -> Any:
     if token is None or not call.admin.verify_collector_token(deployment_id, token):
         raise Unauthenticated("the collector token is not valid for this deployment")
     state = call.request.app.state
+    cache: _ProjectCache = state.collector_projects
+    project_id = await cache.project_of(call, deployment_id)
+    if project_id is None:
+        raise Unauthenticated(
+            "the collector token was revoked: its deployment was deleted",
+            details={"deployment_id": deployment_id},
+        )
     limit: int = state.collector_max_bytes
     try:
         raw = await _read_limited(call, limit)
@@ -96,11 +154,9 @@ async def publish(call: Call) -> Any:
             413, "payload_too_large", f"a batch may be at most {limit} bytes", {"limit": limit}
         )
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return error_response(
-            400, "bad_request", "the body is not valid JSON", {"reason": str(exc)}
-        )
+        body = parse_json(raw, max_depth=MAX_RECORD_DEPTH)
+    except InvalidInput as exc:
+        return error_response(400, "bad_request", exc.message, exc.details)
     records = body.get(signal) if isinstance(body, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         return error_response(
@@ -111,17 +167,8 @@ async def publish(call: Call) -> Any:
         )
     if not records:
         return Accepted(accepted=0)
-    cache: _ProjectCache = state.collector_projects
-    project_id = cache.get(deployment_id)
-    if project_id is None:
-        deployment = await call.admin.storage.deployments.get(deployment_id)
-        if deployment is None:
-            raise NotFound("deployment not found", details={"deployment_id": deployment_id})
-        project_id = deployment.project_id
-        cache.put(deployment_id, project_id)
     for record in records:
-        record["project_id"] = project_id
-        record["deployment_id"] = deployment_id
+        _stamp(record, project_id, deployment_id)
     file_storage = call.admin.file_storage
     if file_storage is None:
         raise Unavailable("no file storage is configured")

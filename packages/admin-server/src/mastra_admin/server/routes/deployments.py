@@ -11,7 +11,8 @@ from mastra_admin.core.inputs import (
     RollbackRequest,
     UpdateDeployment,
 )
-from mastra_admin.core.models import Build, Deployment, Page, Route, RunningServer
+from mastra_admin.core.models import Build, Page, Route, RunningServer
+from mastra_admin.core.views import DeploymentView
 from mastra_admin.server.routes._common import PageQuery
 from mastra_admin.server.routing import Call, Endpoint
 from mastra_admin.server.sse import build_log_stream
@@ -35,81 +36,88 @@ class QueuePosition(BaseModel):
     position: int | None = Field(description="1-based; null when not queued.")
 
 
-async def list_deployments(call: Call) -> list[Deployment]:
-    return await call.admin.list_deployments(call.user_id, call.params["project_id"])
+async def list_deployments(call: Call) -> list[DeploymentView]:
+    found = await call.admin.list_deployments(call.actor, call.params["project_id"])
+    return [DeploymentView.of(d) for d in found]
 
 
-async def create_deployment(call: Call) -> Deployment:
-    return await call.admin.create_deployment(call.user_id, call.params["project_id"], call.body)
+async def create_deployment(call: Call) -> DeploymentView:
+    created = await call.admin.create_deployment(call.actor, call.params["project_id"], call.body)
+    return DeploymentView.of(created)
 
 
-async def get_deployment(call: Call) -> Deployment:
-    return await call.admin.get_deployment(call.user_id, call.params["deployment_id"])
+async def get_deployment(call: Call) -> DeploymentView:
+    return DeploymentView.of(
+        await call.admin.get_deployment(call.actor, call.params["deployment_id"])
+    )
 
 
-async def update_deployment(call: Call) -> Deployment:
-    return await call.admin.update_deployment(call.user_id, call.params["deployment_id"], call.body)
+async def update_deployment(call: Call) -> DeploymentView:
+    deployment_id = call.params["deployment_id"]
+    return DeploymentView.of(
+        await call.admin.update_deployment(call.actor, deployment_id, call.body)
+    )
 
 
 async def delete_deployment(call: Call) -> None:
-    await call.admin.delete_deployment(call.user_id, call.params["deployment_id"])
+    await call.admin.delete_deployment(call.actor, call.params["deployment_id"])
 
 
 async def deploy(call: Call) -> Build:
-    return await call.admin.deploy(call.user_id, call.params["deployment_id"], call.body)
+    return await call.admin.deploy(call.actor, call.params["deployment_id"], call.body)
 
 
-async def stop(call: Call) -> Deployment:
-    return await call.admin.stop(call.user_id, call.params["deployment_id"])
+async def stop(call: Call) -> DeploymentView:
+    return DeploymentView.of(await call.admin.stop(call.actor, call.params["deployment_id"]))
 
 
 async def restart(call: Call) -> Build:
-    return await call.admin.restart(call.user_id, call.params["deployment_id"])
+    return await call.admin.restart(call.actor, call.params["deployment_id"])
 
 
 async def rollback(call: Call) -> Build:
-    return await call.admin.rollback(call.user_id, call.params["deployment_id"], call.body)
+    return await call.admin.rollback(call.actor, call.params["deployment_id"], call.body)
 
 
 async def list_builds(call: Call) -> Page[Build]:
     q = call.query
     return await call.admin.list_builds(
-        call.user_id, call.params["deployment_id"], limit=q.limit, offset=q.offset
+        call.actor, call.params["deployment_id"], limit=q.limit, offset=q.offset
     )
 
 
 async def list_servers(call: Call) -> list[RunningServer]:
     return await call.admin.list_servers(
-        call.user_id, call.params["deployment_id"], include_stopped=call.query.include_stopped
+        call.actor, call.params["deployment_id"], include_stopped=call.query.include_stopped
     )
 
 
 async def get_route(call: Call) -> Route | None:
-    return await call.admin.get_route(call.user_id, call.params["deployment_id"])
+    return await call.admin.get_route(call.actor, call.params["deployment_id"])
 
 
 async def get_build(call: Call) -> Build:
-    return await call.admin.get_build(call.user_id, call.params["build_id"])
+    return await call.admin.get_build(call.actor, call.params["build_id"])
 
 
 async def cancel_build(call: Call) -> Build:
-    return await call.admin.cancel_build(call.user_id, call.params["build_id"])
+    return await call.admin.cancel_build(call.actor, call.params["build_id"])
 
 
 async def get_build_log(call: Call) -> Response:
     text = await call.admin.get_build_log(
-        call.user_id, call.params["build_id"], offset=call.query.offset
+        call.actor, call.params["build_id"], offset=call.query.offset
     )
     return PlainTextResponse(text)
 
 
 async def stream_build_log(call: Call) -> Response:
-    build = await call.admin.get_build(call.user_id, call.params["build_id"])
+    build = await call.admin.get_build(call.actor, call.params["build_id"])
     return build_log_stream(call.admin, build, call.request.headers.get("last-event-id"))
 
 
 async def queue_position(call: Call) -> QueuePosition:
-    position = await call.admin.get_queue_position(call.user_id, call.params["build_id"])
+    position = await call.admin.get_queue_position(call.actor, call.params["build_id"])
     return QueuePosition(position=position)
 
 
@@ -124,7 +132,7 @@ endpoints = [
         "A project's deployments",
         "deployments",
         permission="deployment:read",
-        response=list[Deployment],
+        response=list[DeploymentView],
     ),
     Endpoint(
         "POST",
@@ -134,7 +142,7 @@ endpoints = [
         "deployments",
         permission="deployment:create",
         body=CreateDeployment,
-        response=Deployment,
+        response=DeploymentView,
         status_code=201,
     ),
     Endpoint(
@@ -144,7 +152,7 @@ endpoints = [
         "A deployment",
         "deployments",
         permission="deployment:read",
-        response=Deployment,
+        response=DeploymentView,
     ),
     Endpoint(
         "PATCH",
@@ -154,7 +162,7 @@ endpoints = [
         "deployments",
         permission="deployment:update",
         body=UpdateDeployment,
-        response=Deployment,
+        response=DeploymentView,
     ),
     Endpoint(
         "DELETE",
@@ -183,7 +191,7 @@ endpoints = [
         "Stop the deployment's server",
         "deployments",
         permission="deployment:deploy",
-        response=Deployment,
+        response=DeploymentView,
     ),
     Endpoint(
         "POST",

@@ -36,34 +36,32 @@ async def auth_config(call: Call) -> AuthConfig:
 
 
 async def get_me(call: Call) -> User:
-    return await call.admin.get_me(call.user_id)
+    return await call.admin.get_me(call.actor)
 
 
 async def list_my_tokens(call: Call) -> list[UserApiToken]:
-    return await call.admin.list_user_tokens(call.user_id)
+    return await call.admin.list_user_tokens(call.actor)
 
 
 async def create_my_token(call: Call) -> CreatedUserToken:
-    token, raw = await call.admin.create_user_token(call.user_id, call.body)
+    token, raw = await call.admin.create_user_token(call.actor, call.body)
     return CreatedUserToken(token=token, secret=raw)
 
 
 async def revoke_my_token(call: Call) -> None:
-    await call.admin.revoke_user_token(call.user_id, call.params["token_id"])
+    await call.admin.revoke_user_token(call.actor, call.params["token_id"])
 
 
 async def list_users(call: Call) -> Page[User]:
-    return await call.admin.list_users(
-        call.user_id, limit=call.query.limit, offset=call.query.offset
-    )
+    return await call.admin.list_users(call.actor, limit=call.query.limit, offset=call.query.offset)
 
 
 async def get_user(call: Call) -> User:
-    return await call.admin.get_user(call.user_id, call.params["user_id"])
+    return await call.admin.get_user(call.actor, call.params["user_id"])
 
 
 async def create_user(call: Call) -> User:
-    return await call.admin.create_user(call.user_id, call.body)
+    return await call.admin.create_user(call.actor, call.body)
 
 
 async def get_licence(call: Call) -> LicenceInfo:
@@ -75,7 +73,7 @@ async def list_plugins(call: Call) -> list[PluginInfo]:
 
 
 async def ingestion_status(call: Call) -> Any:
-    await call.admin.authorizer.ensure_platform_admin(call.user_id)
+    await call.admin.authorizer.ensure_platform_admin(call.actor)
     worker = call.request.app.state.ingestion
     return worker.status() if worker is not None else {"running": False, "processing": False}
 

@@ -43,7 +43,7 @@ def _lister(model: type[BaseModel], method: str) -> Callable[[Call], Awaitable[A
         query = model.model_validate(
             {**call.query.model_dump(exclude_unset=True), "project_id": call.params["project_id"]}
         )
-        return await getattr(call.admin, method)(call.user_id, query)
+        return await getattr(call.admin, method)(call.actor, query)
 
     handler.__name__ = method
     return handler
@@ -51,7 +51,7 @@ def _lister(model: type[BaseModel], method: str) -> Callable[[Call], Awaitable[A
 
 async def get_trace(call: Call) -> TraceTree:
     return await call.admin.get_trace(
-        call.user_id, call.params["project_id"], call.params["trace_id"]
+        call.actor, call.params["project_id"], call.params["trace_id"]
     )
 
 

@@ -41,74 +41,74 @@ class CreatedProjectToken(BaseModel):
 async def list_projects(call: Call) -> Page[Project]:
     q = call.query
     return await call.admin.list_projects(
-        call.user_id, call.params["team_id"], limit=q.limit, offset=q.offset
+        call.actor, call.params["team_id"], limit=q.limit, offset=q.offset
     )
 
 
 async def create_project(call: Call) -> Project:
-    return await call.admin.create_project(call.user_id, call.params["team_id"], call.body)
+    return await call.admin.create_project(call.actor, call.params["team_id"], call.body)
 
 
 async def get_project(call: Call) -> Project:
-    return await call.admin.get_project(call.user_id, call.params["project_id"])
+    return await call.admin.get_project(call.actor, call.params["project_id"])
 
 
 async def update_project(call: Call) -> Project:
-    return await call.admin.update_project(call.user_id, call.params["project_id"], call.body)
+    return await call.admin.update_project(call.actor, call.params["project_id"], call.body)
 
 
 async def delete_project(call: Call) -> None:
-    await call.admin.delete_project(call.user_id, call.params["project_id"])
+    await call.admin.delete_project(call.actor, call.params["project_id"])
 
 
 async def list_env_vars(call: Call) -> list[EnvVarView]:
-    return await call.admin.list_env_vars(call.user_id, call.params["project_id"])
+    return await call.admin.list_env_vars(call.actor, call.params["project_id"])
 
 
 async def set_env_var(call: Call) -> EnvVarView:
-    return await call.admin.set_env_var(call.user_id, call.params["project_id"], call.body)
+    return await call.admin.set_env_var(call.actor, call.params["project_id"], call.body)
 
 
 async def reveal_env_vars(call: Call) -> list[EnvVarView]:
     body: RevealRequest = call.body
     return await call.admin.reveal_env_vars(
-        call.user_id, call.params["project_id"], body.keys, deployment_type=body.deployment_type
+        call.actor, call.params["project_id"], body.keys, deployment_type=body.deployment_type
     )
 
 
 async def delete_env_var(call: Call) -> None:
     await call.admin.delete_env_var(
-        call.user_id, call.params["project_id"], call.params["key"], call.query.deployment_type
+        call.actor, call.params["project_id"], call.params["key"], call.query.deployment_type
     )
 
 
 async def list_project_tokens(call: Call) -> list[ProjectApiToken]:
-    return await call.admin.list_project_tokens(call.user_id, call.params["project_id"])
+    return await call.admin.list_project_tokens(call.actor, call.params["project_id"])
 
 
 async def create_project_token(call: Call) -> CreatedProjectToken:
     token, raw = await call.admin.create_project_token(
-        call.user_id, call.params["project_id"], call.body
+        call.actor, call.params["project_id"], call.body
     )
     return CreatedProjectToken(token=token, secret=raw)
 
 
 async def delete_project_token(call: Call) -> None:
     p = call.params
-    await call.admin.delete_project_token(call.user_id, p["project_id"], p["token_id"])
+    await call.admin.delete_project_token(call.actor, p["project_id"], p["token_id"])
 
 
 async def list_routes(call: Call) -> list[Route]:
-    return await call.admin.list_routes(call.user_id, call.params["project_id"])
+    return await call.admin.list_routes(call.actor, call.params["project_id"])
 
 
 async def list_source_projects(call: Call) -> list[ProjectSource]:
-    return await call.admin.list_source_projects(call.user_id, call.query.team_id)
+    return await call.admin.list_source_projects(call.actor, call.query.team_id)
 
 
 async def get_source_project(call: Call) -> ProjectSource:
     return await call.admin.get_source_project(
-        call.user_id, call.query.team_id, call.params["source_id"]
+        call.actor, call.query.team_id, call.params["source_id"]
     )
 
 

@@ -34,95 +34,95 @@ class CreatedInvite(BaseModel):
 
 
 async def list_teams(call: Call) -> list[Team]:
-    return await call.admin.list_teams(call.user_id)
+    return await call.admin.list_teams(call.actor)
 
 
 async def create_team(call: Call) -> Team:
-    return await call.admin.create_team(call.user_id, call.body)
+    return await call.admin.create_team(call.actor, call.body)
 
 
 async def get_team(call: Call) -> Team:
-    return await call.admin.get_team(call.user_id, call.params["team_id"])
+    return await call.admin.get_team(call.actor, call.params["team_id"])
 
 
 async def update_team(call: Call) -> Team:
-    return await call.admin.update_team(call.user_id, call.params["team_id"], call.body)
+    return await call.admin.update_team(call.actor, call.params["team_id"], call.body)
 
 
 async def delete_team(call: Call) -> None:
-    await call.admin.delete_team(call.user_id, call.params["team_id"])
+    await call.admin.delete_team(call.actor, call.params["team_id"])
 
 
 async def list_members(call: Call) -> list[TeamMember]:
-    return await call.admin.list_members(call.user_id, call.params["team_id"])
+    return await call.admin.list_members(call.actor, call.params["team_id"])
 
 
 async def update_member(call: Call) -> TeamMember:
     p = call.params
-    return await call.admin.update_member_role(call.user_id, p["team_id"], p["user_id"], call.body)
+    return await call.admin.update_member_role(call.actor, p["team_id"], p["user_id"], call.body)
 
 
 async def remove_member(call: Call) -> None:
-    await call.admin.remove_member(call.user_id, call.params["team_id"], call.params["user_id"])
+    await call.admin.remove_member(call.actor, call.params["team_id"], call.params["user_id"])
 
 
 async def list_invites(call: Call) -> list[TeamInvite]:
-    return await call.admin.list_invites(call.user_id, call.params["team_id"])
+    return await call.admin.list_invites(call.actor, call.params["team_id"])
 
 
 async def invite_member(call: Call) -> CreatedInvite:
-    invite, token = await call.admin.invite_member(call.user_id, call.params["team_id"], call.body)
+    invite, token = await call.admin.invite_member(call.actor, call.params["team_id"], call.body)
     return CreatedInvite(invite=invite, token=token)
 
 
 async def revoke_invite(call: Call) -> None:
-    await call.admin.revoke_invite(call.user_id, call.params["team_id"], call.params["invite_id"])
+    await call.admin.revoke_invite(call.actor, call.params["team_id"], call.params["invite_id"])
 
 
 async def accept_invite(call: Call) -> TeamMember:
-    return await call.admin.accept_invite(call.user_id, call.body)
+    return await call.admin.accept_invite(call.actor, call.body)
 
 
 async def list_installations(call: Call) -> list[TeamInstallation]:
-    return await call.admin.list_installations(call.user_id, call.params["team_id"])
+    return await call.admin.list_installations(call.actor, call.params["team_id"])
 
 
 async def add_installation(call: Call) -> TeamInstallation:
-    return await call.admin.add_installation(call.user_id, call.params["team_id"], call.body)
+    return await call.admin.add_installation(call.actor, call.params["team_id"], call.body)
 
 
 async def remove_installation(call: Call) -> None:
     p = call.params
-    await call.admin.remove_installation(call.user_id, p["team_id"], p["installation_id"])
+    await call.admin.remove_installation(call.actor, p["team_id"], p["installation_id"])
 
 
 async def list_roles(call: Call) -> list[Role]:
-    return await call.admin.list_roles(call.user_id, call.params["team_id"])
+    return await call.admin.list_roles(call.actor, call.params["team_id"])
 
 
 async def create_role(call: Call) -> Role:
-    return await call.admin.create_role(call.user_id, call.params["team_id"], call.body)
+    return await call.admin.create_role(call.actor, call.params["team_id"], call.body)
 
 
 async def update_role(call: Call) -> Role:
     p = call.params
-    return await call.admin.update_role(call.user_id, p["team_id"], p["role_id"], call.body)
+    return await call.admin.update_role(call.actor, p["team_id"], p["role_id"], call.body)
 
 
 async def delete_role(call: Call) -> None:
-    await call.admin.delete_role(call.user_id, call.params["team_id"], call.params["role_id"])
+    await call.admin.delete_role(call.actor, call.params["team_id"], call.params["role_id"])
 
 
 async def list_role_assignments(call: Call) -> list[RoleAssignment]:
-    return await call.admin.list_role_assignments(call.user_id, call.params["team_id"])
+    return await call.admin.list_role_assignments(call.actor, call.params["team_id"])
 
 
 async def assign_role(call: Call) -> RoleAssignment:
-    return await call.admin.assign_role(call.user_id, call.params["team_id"], call.body)
+    return await call.admin.assign_role(call.actor, call.params["team_id"], call.body)
 
 
 async def unassign_role(call: Call) -> None:
-    await call.admin.unassign_role(call.user_id, call.params["team_id"], call.body)
+    await call.admin.unassign_role(call.actor, call.params["team_id"], call.body)
 
 
 T = "/api/teams/{team_id}"

@@ -29,7 +29,7 @@ from mastra_admin.core.models import (
     User,
     utcnow,
 )
-from mastra_admin.core.rbac import PERMISSIONS, Access, permission_matches
+from mastra_admin.core.rbac import PERMISSIONS, Access, Actor, as_principal, permission_matches
 
 if TYPE_CHECKING:
     from mastra_admin.core.licence import LicenceValidator
@@ -66,37 +66,35 @@ class Service:
 
     # --- lookups with permission checks -------------------------------------------
 
-    async def _team_for(self, actor_id: str, team_id: str, permission: str) -> Team:
+    async def _team_for(self, actor: Actor, team_id: str, permission: str) -> Team:
         hidden = NotFound("team not found", details={"team_id": team_id})
         team = await self.storage.teams.get(team_id)
         if team is None:
             raise hidden
-        await self.authorizer.ensure(actor_id, permission, team.id, hidden=hidden)
+        await self.authorizer.ensure(actor, permission, team.id, hidden=hidden)
         return team
 
-    async def _project_for(self, actor_id: str, project_id: str, permission: str) -> Project:
+    async def _project_for(self, actor: Actor, project_id: str, permission: str) -> Project:
         hidden = NotFound("project not found", details={"project_id": project_id})
         project = await self.storage.projects.get(project_id)
         if project is None:
             raise hidden
-        await self.authorizer.ensure(
-            actor_id, permission, project.team_id, project.id, hidden=hidden
-        )
+        await self.authorizer.ensure(actor, permission, project.team_id, project.id, hidden=hidden)
         return project
 
     async def _deployment_for(
-        self, actor_id: str, deployment_id: str, permission: str
+        self, actor: Actor, deployment_id: str, permission: str
     ) -> tuple[Deployment, Project, Team]:
         hidden = NotFound("deployment not found", details={"deployment_id": deployment_id})
         try:
             deployment, project, team = await self.load_deployment(deployment_id)
         except NotFound:
             raise hidden from None
-        await self.authorizer.ensure(actor_id, permission, team.id, project.id, hidden=hidden)
+        await self.authorizer.ensure(actor, permission, team.id, project.id, hidden=hidden)
         return deployment, project, team
 
     async def _build_for(
-        self, actor_id: str, build_id: str, permission: str
+        self, actor: Actor, build_id: str, permission: str
     ) -> tuple[Build, Deployment, Project, Team]:
         hidden = NotFound("build not found", details={"build_id": build_id})
         build = await self.storage.builds.get(build_id)
@@ -106,16 +104,16 @@ class Service:
             deployment, project, team = await self.load_deployment(build.deployment_id)
         except NotFound:
             raise hidden from None
-        await self.authorizer.ensure(actor_id, permission, team.id, project.id, hidden=hidden)
+        await self.authorizer.ensure(actor, permission, team.id, project.id, hidden=hidden)
         return build, deployment, project, team
 
     async def _ensure_may_change_commands(
-        self, actor_id: str, team_id: str, project_id: str | None, settings: Sequence[str]
+        self, actor: Actor, team_id: str, project_id: str | None, settings: Sequence[str]
     ) -> None:
         """``PermissionDenied`` naming ``settings`` (changed execution settings) unless
         the actor holds ``project:commands:write``."""
         if not settings or await self.authorizer.can(
-            actor_id, COMMANDS_PERMISSION, team_id, project_id
+            actor, COMMANDS_PERMISSION, team_id, project_id
         ):
             return
         raise PermissionDenied(
@@ -129,12 +127,12 @@ class Service:
         )
 
     async def _ensure_may_change_execution_env(
-        self, actor_id: str, project: Project, keys: Sequence[str], field: str
+        self, actor: Actor, project: Project, keys: Sequence[str], field: str
     ) -> None:
         """``InvalidInput`` on ``field`` naming ``keys`` (env vars that change how code
         loads) unless the actor holds ``project:commands:write``."""
         if not keys or await self.authorizer.can(
-            actor_id, COMMANDS_PERMISSION, project.team_id, project.id
+            actor, COMMANDS_PERMISSION, project.team_id, project.id
         ):
             return
         one = len(keys) == 1
@@ -149,6 +147,19 @@ class Service:
                 "permission": COMMANDS_PERMISSION,
             },
         )
+
+    @staticmethod
+    def _ensure_unscoped(actor: Actor, what: str) -> str:
+        """The actor's user id, if it acts with all of its user's permissions (or a
+        token scoped to ``*``): what gives a user new power (creating a team, joining
+        one) is not within any narrower scope."""
+        principal = as_principal(actor)
+        if principal.project_id is not None or not principal.scope_allows("*"):
+            raise PermissionDenied(
+                f"an API token scoped to less than '*' cannot {what}",
+                details={"scopes": sorted(principal.scopes or ()), "token_id": principal.token_id},
+            )
+        return principal.user_id
 
     async def _user(self, user_id: str) -> User:
         user = await self.storage.users.get(user_id)

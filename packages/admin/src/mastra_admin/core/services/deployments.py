@@ -46,6 +46,7 @@ from mastra_admin.core.models import (
     utcnow,
 )
 from mastra_admin.core.orchestrator import BuildOrchestrator
+from mastra_admin.core.rbac import Actor, user_id_of
 from mastra_admin.core.services._service import (
     Service,
     check_expiry,
@@ -152,15 +153,15 @@ class DeploymentService(Service):
         return {o.key: encryption.decrypt(o.encrypted_value) for o in execution}
 
     async def create_deployment(
-        self, actor_id: str, project_id: str, data: CreateDeployment
+        self, actor: Actor, project_id: str, data: CreateDeployment
     ) -> Deployment:
         """A deployment of the project: production (default branch), staging, or a
         preview of a branch that expires (``ttl_hours``/``expires_at``, else the
         team's ``preview_ttl_hours``). Its public URL is known once it is routed.
         Overrides named as ``changes_execution`` also need ``project:commands:write``."""
-        project = await self._project_for(actor_id, project_id, "deployment:create")
+        project = await self._project_for(actor, project_id, "deployment:create")
         await self._ensure_may_change_execution_env(
-            actor_id,
+            actor,
             project,
             changed_execution_env({}, data.env_var_overrides),
             "env_var_overrides",
@@ -211,31 +212,31 @@ class DeploymentService(Service):
             project_id=project_id,
             deployment_id=deployment.id,
             type=deployment.type.value,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
         return deployment
 
-    async def get_deployment(self, actor_id: str, deployment_id: str) -> Deployment:
-        deployment, _, _ = await self._deployment_for(actor_id, deployment_id, "deployment:read")
+    async def get_deployment(self, actor: Actor, deployment_id: str) -> Deployment:
+        deployment, _, _ = await self._deployment_for(actor, deployment_id, "deployment:read")
         return deployment
 
-    async def list_deployments(self, actor_id: str, project_id: str) -> list[Deployment]:
-        await self._project_for(actor_id, project_id, "deployment:read")
+    async def list_deployments(self, actor: Actor, project_id: str) -> list[Deployment]:
+        await self._project_for(actor, project_id, "deployment:read")
         return await self.storage.deployments.list_for_project(project_id)
 
     async def update_deployment(
-        self, actor_id: str, deployment_id: str, data: UpdateDeployment
+        self, actor: Actor, deployment_id: str, data: UpdateDeployment
     ) -> Deployment:
         """Change overrides (replaced as a whole), auto-shutdown or a preview's
         expiry. Takes effect with the next deploy. Adding, changing or removing an
         override named as ``changes_execution`` also needs ``project:commands:write``."""
         deployment, project, _ = await self._deployment_for(
-            actor_id, deployment_id, "deployment:update"
+            actor, deployment_id, "deployment:update"
         )
         patch = DeploymentUpdate()
         if data.env_var_overrides is not None:
             await self._ensure_may_change_execution_env(
-                actor_id,
+                actor,
                 project,
                 changed_execution_env(
                     self._execution_overrides(deployment), data.env_var_overrides
@@ -257,15 +258,15 @@ class DeploymentService(Service):
             check_expiry(data.expires_at)
             patch.expires_at = data.expires_at
         updated = await self.storage.deployments.update(deployment_id, patch)
-        _log.info("deployment.updated", deployment_id=deployment_id, actor_id=actor_id)
+        _log.info("deployment.updated", deployment_id=deployment_id, actor_id=user_id_of(actor))
         return updated
 
-    async def delete_deployment(self, actor_id: str, deployment_id: str) -> None:
+    async def delete_deployment(self, actor: Actor, deployment_id: str) -> None:
         """Cancel its builds, stop its servers, remove its route, then delete it."""
-        deployment, _, _ = await self._deployment_for(actor_id, deployment_id, "deployment:delete")
+        deployment, _, _ = await self._deployment_for(actor, deployment_id, "deployment:delete")
         await self.teardown(deployment)
         await self.storage.deployments.delete(deployment_id)
-        _log.info("deployment.deleted", deployment_id=deployment_id, actor_id=actor_id)
+        _log.info("deployment.deleted", deployment_id=deployment_id, actor_id=user_id_of(actor))
 
     async def _set_status(
         self,
@@ -351,39 +352,41 @@ class DeploymentService(Service):
         await self.context.hooks.build_finished(build=build, deployment=deployment, project=project)
 
     async def _deployment_to_build(
-        self, actor_id: str, deployment_id: str
+        self, actor: Actor, deployment_id: str
     ) -> tuple[Deployment, Team]:
         """Queueing a build of a deployment takes ``deployment:deploy`` and
         ``build:create``."""
         deployment, project, team = await self._deployment_for(
-            actor_id, deployment_id, "deployment:deploy"
+            actor, deployment_id, "deployment:deploy"
         )
-        await self.authorizer.ensure(actor_id, "build:create", team.id, project.id)
+        await self.authorizer.ensure(actor, "build:create", team.id, project.id)
         return deployment, team
 
     async def deploy(
-        self, actor_id: str, deployment_id: str, request: DeployRequest | None = None
+        self, actor: Actor, deployment_id: str, request: DeployRequest | None = None
     ) -> Build:
         """Queue a build of the deployment; a worker builds and starts it."""
-        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
+        deployment, team = await self._deployment_to_build(actor, deployment_id)
         request = request or DeployRequest()
         await self._check_billing(team)
         return await self._enqueue(
             Build(
                 deployment_id=deployment.id,
                 trigger=request.trigger,
-                triggered_by=actor_id,
+                triggered_by=user_id_of(actor),
                 commit_sha=request.commit_sha,
                 commit_message=request.commit_message,
             ),
             team,
         )
 
-    async def stop(self, actor_id: str, deployment_id: str) -> Deployment:
+    async def stop(self, actor: Actor, deployment_id: str) -> Deployment:
         """Stop the deployment: cancel its queued and running builds, stop its
         servers, mark its route stopped (the host answers 503)."""
-        deployment, _, _ = await self._deployment_for(actor_id, deployment_id, "deployment:deploy")
-        await self._cancel_builds(deployment.id, reason=f"deployment stopped by {actor_id}")
+        deployment, _, _ = await self._deployment_for(actor, deployment_id, "deployment:deploy")
+        await self._cancel_builds(
+            deployment.id, reason=f"deployment stopped by {user_id_of(actor)}"
+        )
         await self._stop_servers(deployment.id)
         route = await self._route_of(deployment.id)
         if route is not None:
@@ -393,13 +396,13 @@ class DeploymentService(Service):
                 await self.storage.routes.update(route.id, RouteUpdate(status=RouteStatus.STOPPED))
         current = await self.storage.deployments.get(deployment.id) or deployment
         stopped = await self._set_status(current, DeploymentStatus.STOPPED)
-        _log.info("deployment.stopped", deployment_id=deployment_id, actor_id=actor_id)
+        _log.info("deployment.stopped", deployment_id=deployment_id, actor_id=user_id_of(actor))
         return stopped
 
-    async def restart(self, actor_id: str, deployment_id: str) -> Build:
+    async def restart(self, actor: Actor, deployment_id: str) -> Build:
         """Start the current build again: from its kept output when the runner still
         has it, otherwise by rebuilding."""
-        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
+        deployment, team = await self._deployment_to_build(actor, deployment_id)
         if deployment.current_build_id is None:
             raise Conflict(
                 "the deployment has never been deployed: deploy it first",
@@ -416,7 +419,7 @@ class DeploymentService(Service):
         build = Build(
             deployment_id=deployment.id,
             trigger=BuildTrigger.ROLLBACK if has_output else BuildTrigger.MANUAL,
-            triggered_by=actor_id,
+            triggered_by=user_id_of(actor),
             artifact_build_id=artifact_id if has_output else None,
             commit_sha=current.commit_sha if current else None,
             commit_message=f"restart of build {deployment.current_build_id}",
@@ -424,11 +427,11 @@ class DeploymentService(Service):
         return await self._enqueue(build, team)
 
     async def rollback(
-        self, actor_id: str, deployment_id: str, request: RollbackRequest | str
+        self, actor: Actor, deployment_id: str, request: RollbackRequest | str
     ) -> Build:
         """Re-deploy an earlier succeeded build of this deployment from its kept
         output, without rebuilding; ``Conflict`` when the output is gone."""
-        deployment, team = await self._deployment_to_build(actor_id, deployment_id)
+        deployment, team = await self._deployment_to_build(actor, deployment_id)
         build_id = request.build_id if isinstance(request, RollbackRequest) else request
         target = await self.storage.builds.get(build_id)
         if target is None or target.deployment_id != deployment.id:
@@ -448,7 +451,7 @@ class DeploymentService(Service):
         build = Build(
             deployment_id=deployment.id,
             trigger=BuildTrigger.ROLLBACK,
-            triggered_by=actor_id,
+            triggered_by=user_id_of(actor),
             artifact_build_id=artifact_id,
             commit_sha=target.commit_sha,
             commit_message=target.commit_message,
@@ -496,11 +499,11 @@ class DeploymentService(Service):
             if build.deployment_id == deployment_id:
                 await self._cancel(build, reason)
 
-    async def cancel_build(self, actor_id: str, build_id: str) -> Build:
+    async def cancel_build(self, actor: Actor, build_id: str) -> Build:
         """Cancel a queued build, or a running one (its process tree is killed and
         the previous server keeps serving). ``Conflict`` when it is already final."""
-        build, _, _, _ = await self._build_for(actor_id, build_id, "build:cancel")
-        cancelled = await self._cancel(build, f"cancelled by {actor_id}")
+        build, _, _, _ = await self._build_for(actor, build_id, "build:cancel")
+        cancelled = await self._cancel(build, f"cancelled by {user_id_of(actor)}")
         if cancelled is None:
             current = await self.storage.builds.get(build_id) or build
             raise Conflict(
@@ -511,50 +514,50 @@ class DeploymentService(Service):
             )
         return cancelled
 
-    async def get_build(self, actor_id: str, build_id: str) -> Build:
-        build, _, _, _ = await self._build_for(actor_id, build_id, "build:read")
+    async def get_build(self, actor: Actor, build_id: str) -> Build:
+        build, _, _, _ = await self._build_for(actor, build_id, "build:read")
         return build
 
     async def list_builds(
-        self, actor_id: str, deployment_id: str, *, limit: int = 50, offset: int = 0
+        self, actor: Actor, deployment_id: str, *, limit: int = 50, offset: int = 0
     ) -> Page[Build]:
         """The deployment's builds, newest first."""
-        await self._deployment_for(actor_id, deployment_id, "build:read")
+        await self._deployment_for(actor, deployment_id, "build:read")
         items = await self.storage.builds.list_for_deployment(
             deployment_id, limit=limit, offset=offset
         )
         total = await self.storage.builds.count_for_deployment(deployment_id)
         return Page(items=items, total=total, limit=limit, offset=offset)
 
-    async def get_build_log(self, actor_id: str, build_id: str, *, offset: int = 0) -> str:
+    async def get_build_log(self, actor: Actor, build_id: str, *, offset: int = 0) -> str:
         """The build's log from byte ``offset`` (secrets already masked)."""
-        await self._build_for(actor_id, build_id, "build:read")
+        await self._build_for(actor, build_id, "build:read")
         build_logs = self.context.build_logs
         if build_logs is None:
             raise Unavailable("build logs need file storage, and none is configured")
         return await build_logs.read(build_id, offset=offset)
 
-    async def get_queue_position(self, actor_id: str, build_id: str) -> int | None:
+    async def get_queue_position(self, actor: Actor, build_id: str) -> int | None:
         """1-based position of a queued build, ``None`` when it is not queued."""
-        await self._build_for(actor_id, build_id, "build:read")
+        await self._build_for(actor, build_id, "build:read")
         return await self.storage.builds.queue_position(build_id)
 
     # --- servers and routes -------------------------------------------------------------
 
     async def list_servers(
-        self, actor_id: str, deployment_id: str, *, include_stopped: bool = False
+        self, actor: Actor, deployment_id: str, *, include_stopped: bool = False
     ) -> list[RunningServer]:
-        await self._deployment_for(actor_id, deployment_id, "server:read")
+        await self._deployment_for(actor, deployment_id, "server:read")
         if include_stopped:
             return await self.storage.servers.list_for_deployment(deployment_id)
         return await self.storage.servers.list_active(deployment_id)
 
-    async def list_routes(self, actor_id: str, project_id: str) -> list[Route]:
-        await self._project_for(actor_id, project_id, "route:read")
+    async def list_routes(self, actor: Actor, project_id: str) -> list[Route]:
+        await self._project_for(actor, project_id, "route:read")
         return await self.storage.routes.list_for_project(project_id)
 
-    async def get_route(self, actor_id: str, deployment_id: str) -> Route | None:
-        await self._deployment_for(actor_id, deployment_id, "route:read")
+    async def get_route(self, actor: Actor, deployment_id: str) -> Route | None:
+        await self._deployment_for(actor, deployment_id, "route:read")
         return await self._route_of(deployment_id)
 
     async def _route_of(self, deployment_id: str) -> Route | None:

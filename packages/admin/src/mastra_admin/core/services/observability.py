@@ -32,6 +32,7 @@ from mastra_admin.core.observability import (
     TimeSeriesQuery,
     TraceQuery,
 )
+from mastra_admin.core.rbac import Actor
 from mastra_admin.core.services._service import (
     Service,
 )
@@ -52,48 +53,48 @@ class ObservabilityService(Service):
         return self.context.observability.query
 
     async def _observability_scope(
-        self, actor_id: str, project_id: str | None, deployment_id: str | None
+        self, actor: Actor, project_id: str | None, deployment_id: str | None
     ) -> ObservabilityQueryProvider:
         if not project_id:
             raise InvalidInput("project_id is required", details={"field": "project_id"})
-        await self._project_for(actor_id, project_id, "observability:read")
+        await self._project_for(actor, project_id, "observability:read")
         if deployment_id is not None:
             deployment = await self.storage.deployments.get(deployment_id)
             if deployment is None or deployment.project_id != project_id:
                 raise NotFound("deployment not found", details={"deployment_id": deployment_id})
         return self._query_provider()
 
-    async def list_traces(self, actor_id: str, query: TraceQuery) -> Page[Trace]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_traces(self, actor: Actor, query: TraceQuery) -> Page[Trace]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_traces(query)
 
-    async def get_trace(self, actor_id: str, project_id: str, trace_id: str) -> TraceTree:
-        provider = await self._observability_scope(actor_id, project_id, None)
+    async def get_trace(self, actor: Actor, project_id: str, trace_id: str) -> TraceTree:
+        provider = await self._observability_scope(actor, project_id, None)
         tree = await provider.get_trace(trace_id, project_id=project_id)
         if tree is None:
             raise NotFound("trace not found", details={"trace_id": trace_id})
         return tree
 
-    async def list_spans(self, actor_id: str, query: SpanQuery) -> Page[Span]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_spans(self, actor: Actor, query: SpanQuery) -> Page[Span]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_spans(query)
 
-    async def list_logs(self, actor_id: str, query: LogQuery) -> Page[Log]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_logs(self, actor: Actor, query: LogQuery) -> Page[Log]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_logs(query)
 
-    async def list_metrics(self, actor_id: str, query: MetricQuery) -> Page[Metric]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_metrics(self, actor: Actor, query: MetricQuery) -> Page[Metric]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_metrics(query)
 
-    async def list_scores(self, actor_id: str, query: ScoreQuery) -> Page[Score]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_scores(self, actor: Actor, query: ScoreQuery) -> Page[Score]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_scores(query)
 
-    async def list_feedback(self, actor_id: str, query: FeedbackQuery) -> Page[Feedback]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def list_feedback(self, actor: Actor, query: FeedbackQuery) -> Page[Feedback]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.list_feedback(query)
 
-    async def time_series(self, actor_id: str, query: TimeSeriesQuery) -> list[TimeBucket]:
-        provider = await self._observability_scope(actor_id, query.project_id, query.deployment_id)
+    async def time_series(self, actor: Actor, query: TimeSeriesQuery) -> list[TimeBucket]:
+        provider = await self._observability_scope(actor, query.project_id, query.deployment_id)
         return await provider.time_series(query)

@@ -11,7 +11,6 @@ from mastra_admin.core.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
-    Unauthenticated,
 )
 from mastra_admin.core.execution_rules import (
     changed_execution_settings,
@@ -30,11 +29,12 @@ from mastra_admin.core.models import (
     ProjectApiToken,
     ProjectEnvVar,
     ProjectSettings,
-    utcnow,
 )
 from mastra_admin.core.rbac import (
+    Actor,
+    as_principal,
     check_custom_permissions,
-    has_permission,
+    user_id_of,
 )
 from mastra_admin.core.services._service import (
     Service,
@@ -48,7 +48,6 @@ from mastra_admin.core.storage import (
 from mastra_admin.core.tokens import (
     PROJECT_TOKEN_PREFIX,
     generate_token,
-    hash_token,
 )
 from mastra_admin.core.views import EnvVarView
 
@@ -83,13 +82,13 @@ class ProjectService(Service):
 
     # --- projects ---------------------------------------------------------------------
 
-    async def create_project(self, actor_id: str, team_id: str, data: CreateProject) -> Project:
+    async def create_project(self, actor: Actor, team_id: str, data: CreateProject) -> Project:
         """Create a project from a project the source knows (``data.source_id``),
         up to the licence's ``max_projects`` (counted across the installation).
         Setting a command or Node options also needs ``project:commands:write``."""
-        await self._team_for(actor_id, team_id, "project:create")
+        await self._team_for(actor, team_id, "project:create")
         await self._ensure_may_change_commands(
-            actor_id, team_id, None, changed_execution_settings(ProjectSettings(), data.settings)
+            actor, team_id, None, changed_execution_settings(ProjectSettings(), data.settings)
         )
         self.context.require_provider_features("source")
         self.licence.check_limit("max_projects", await self.storage.projects.count())
@@ -125,22 +124,30 @@ class ProjectService(Service):
                 settings=data.settings,
             )
         )
-        _log.info("project.created", team_id=team_id, project_id=project.id, actor_id=actor_id)
+        _log.info(
+            "project.created", team_id=team_id, project_id=project.id, actor_id=user_id_of(actor)
+        )
         return project
 
-    async def get_project(self, actor_id: str, project_id: str) -> Project:
-        return await self._project_for(actor_id, project_id, "project:read")
+    async def get_project(self, actor: Actor, project_id: str) -> Project:
+        return await self._project_for(actor, project_id, "project:read")
 
     async def list_projects(
-        self, actor_id: str, team_id: str, *, limit: int = 50, offset: int = 0
+        self, actor: Actor, team_id: str, *, limit: int = 50, offset: int = 0
     ) -> Page[Project]:
         """The team's projects the user may see, by name."""
         hidden = NotFound("team not found", details={"team_id": team_id})
         if await self.storage.teams.get(team_id) is None:
             raise hidden
-        access = await self.authorizer.access(actor_id, team_id)
+        access = await self.authorizer.access(actor, team_id)
         if not access.visible:
             raise hidden
+        principal = as_principal(actor)
+        if not principal.scope_allows("project:read"):
+            raise PermissionDenied(
+                "the API token's scopes do not include 'project:read'",
+                details={"permission": "project:read", "scopes": sorted(principal.scopes or ())},
+            )
         if access.allows("project:read"):
             items = await self.storage.projects.list_for_team(team_id, limit=limit, offset=offset)
             total = await self.storage.projects.count_for_team(team_id)
@@ -148,20 +155,20 @@ class ProjectService(Service):
         visible = [
             project
             for project in await self._team_projects(team_id)
-            if await self.authorizer.can(actor_id, "project:read", team_id, project.id)
+            if await self.authorizer.can(actor, "project:read", team_id, project.id)
         ]
         return Page(
             items=visible[offset : offset + limit], total=len(visible), limit=limit, offset=offset
         )
 
-    async def update_project(self, actor_id: str, project_id: str, data: UpdateProject) -> Project:
+    async def update_project(self, actor: Actor, project_id: str, data: UpdateProject) -> Project:
         """Change the given fields; ``settings`` replaces the settings as a whole.
         Changing a command or Node options also needs ``project:commands:write``
         (settings saved again unchanged do not)."""
-        stored = await self._project_for(actor_id, project_id, "project:update")
+        stored = await self._project_for(actor, project_id, "project:update")
         if data.settings is not None:
             await self._ensure_may_change_commands(
-                actor_id,
+                actor,
                 stored.team_id,
                 stored.id,
                 changed_execution_settings(stored.settings, data.settings),
@@ -169,26 +176,29 @@ class ProjectService(Service):
         changes = set_fields(data)
         project = await self.storage.projects.update(project_id, ProjectUpdate(**changes))
         _log.info(
-            "project.updated", project_id=project_id, actor_id=actor_id, fields=sorted(changes)
+            "project.updated",
+            project_id=project_id,
+            actor_id=user_id_of(actor),
+            fields=sorted(changes),
         )
         return project
 
-    async def delete_project(self, actor_id: str, project_id: str) -> None:
+    async def delete_project(self, actor: Actor, project_id: str) -> None:
         """Delete the project with its deployments, stopping their servers first."""
-        await self._project_for(actor_id, project_id, "project:delete")
+        await self._project_for(actor, project_id, "project:delete")
         for deployment in await self.storage.deployments.list_for_project(project_id):
             await self.deployments.teardown(deployment)
         await self.storage.projects.delete(project_id)
-        _log.info("project.deleted", project_id=project_id, actor_id=actor_id)
+        _log.info("project.deleted", project_id=project_id, actor_id=user_id_of(actor))
 
     # --- env vars ---------------------------------------------------------------------
 
-    async def set_env_var(self, actor_id: str, project_id: str, data: SetEnvVar) -> EnvVarView:
+    async def set_env_var(self, actor: Actor, project_id: str, data: SetEnvVar) -> EnvVarView:
         """Set (or replace) an env var; the value is stored encrypted. A name that
         ``changes_execution`` also needs ``project:commands:write``."""
-        project = await self._project_for(actor_id, project_id, "env_var:write")
+        project = await self._project_for(actor, project_id, "env_var:write")
         if changes_execution(data.key):
-            await self._ensure_may_change_execution_env(actor_id, project, [data.key], "key")
+            await self._ensure_may_change_execution_env(actor, project, [data.key], "key")
         encrypted = self.context.require_encryption().encrypt(data.value)
         stored = await self.storage.projects.set_env_var(
             ProjectEnvVar(
@@ -204,18 +214,18 @@ class ProjectService(Service):
             project_id=project_id,
             key=data.key,
             deployment_type=data.deployment_type.value if data.deployment_type else None,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
         return EnvVarView.of(stored)
 
-    async def list_env_vars(self, actor_id: str, project_id: str) -> list[EnvVarView]:
+    async def list_env_vars(self, actor: Actor, project_id: str) -> list[EnvVarView]:
         """Every env var of the project with its value hidden (``value`` is ``None``)."""
-        await self._project_for(actor_id, project_id, "env_var:read")
+        await self._project_for(actor, project_id, "env_var:read")
         return [EnvVarView.of(var) for var in await self.storage.projects.list_env_vars(project_id)]
 
     async def reveal_env_vars(
         self,
-        actor_id: str,
+        actor: Actor,
         project_id: str,
         keys: Sequence[str] | None = None,
         *,
@@ -225,7 +235,7 @@ class ProjectService(Service):
         them, or those named in ``keys`` (of every deployment type, or of
         ``deployment_type`` only). Each reveal is logged (``env_var.revealed``)
         with the actor, the project and the keys, never the values."""
-        await self._project_for(actor_id, project_id, "env_var:reveal")
+        await self._project_for(actor, project_id, "env_var:reveal")
         encryption = self.context.require_encryption()
         wanted = set(keys) if keys is not None else None
         revealed = [
@@ -236,7 +246,7 @@ class ProjectService(Service):
         ]
         _log.info(
             "env_var.revealed",
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
             project_id=project_id,
             keys=sorted({view.key for view in revealed}),
         )
@@ -244,16 +254,16 @@ class ProjectService(Service):
 
     async def delete_env_var(
         self,
-        actor_id: str,
+        actor: Actor,
         project_id: str,
         key: str,
         deployment_type: DeploymentType | None = None,
     ) -> None:
         """Delete an env var; a name that ``changes_execution`` also needs
         ``project:commands:write``."""
-        project = await self._project_for(actor_id, project_id, "env_var:write")
+        project = await self._project_for(actor, project_id, "env_var:write")
         if changes_execution(key):
-            await self._ensure_may_change_execution_env(actor_id, project, [key], "key")
+            await self._ensure_may_change_execution_env(actor, project, [key], "key")
         type_value = deployment_type.value if deployment_type else None
         if not await self.storage.projects.delete_env_var(project_id, key, type_value):
             raise NotFound("env var not found", details={"key": key, "deployment_type": type_value})
@@ -262,21 +272,21 @@ class ProjectService(Service):
             project_id=project_id,
             key=key,
             deployment_type=type_value,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
 
     # --- project API tokens -----------------------------------------------------------
 
     async def create_project_token(
-        self, actor_id: str, project_id: str, data: CreateApiToken
+        self, actor: Actor, project_id: str, data: CreateApiToken
     ) -> tuple[ProjectApiToken, str]:
         """A token for automation on one project (a CI job deploying, say). Its
         scopes default to ``PROJECT_TOKEN_DEFAULT_SCOPES``; the creator cannot grant
         a scope they do not hold. The raw token is returned this once."""
-        project = await self._project_for(actor_id, project_id, "token:write")
+        project = await self._project_for(actor, project_id, "token:write")
         check_expiry(data.expires_at)
         scopes = check_custom_permissions(data.scopes or list(PROJECT_TOKEN_DEFAULT_SCOPES))
-        access = await self.authorizer.access(actor_id, project.team_id, project.id)
+        access = await self.authorizer.access(actor, project.team_id, project.id)
         ensure_can_grant(access, scopes)
         generated = generate_token(PROJECT_TOKEN_PREFIX)
         token = await self.storage.projects.create_api_token(
@@ -287,72 +297,42 @@ class ProjectService(Service):
                 token_prefix=generated.display_prefix,
                 scopes=scopes,
                 expires_at=data.expires_at,
-                created_by=actor_id,
+                created_by=user_id_of(actor),
             )
         )
         _log.info(
-            "project_token.created", project_id=project_id, token_id=token.id, actor_id=actor_id
+            "project_token.created",
+            project_id=project_id,
+            token_id=token.id,
+            actor_id=user_id_of(actor),
         )
         return token, generated.raw
 
-    async def list_project_tokens(self, actor_id: str, project_id: str) -> list[ProjectApiToken]:
-        await self._project_for(actor_id, project_id, "token:read")
+    async def list_project_tokens(self, actor: Actor, project_id: str) -> list[ProjectApiToken]:
+        await self._project_for(actor, project_id, "token:read")
         return await self.storage.projects.list_api_tokens(project_id)
 
-    async def delete_project_token(self, actor_id: str, project_id: str, token_id: str) -> None:
-        await self._project_for(actor_id, project_id, "token:write")
+    async def delete_project_token(self, actor: Actor, project_id: str, token_id: str) -> None:
+        await self._project_for(actor, project_id, "token:write")
         tokens = await self.storage.projects.list_api_tokens(project_id)
         if not any(t.id == token_id for t in tokens):
             raise NotFound("API token not found", details={"token_id": token_id})
         await self.storage.projects.delete_api_token(token_id)
         _log.info(
-            "project_token.deleted", project_id=project_id, token_id=token_id, actor_id=actor_id
+            "project_token.deleted",
+            project_id=project_id,
+            token_id=token_id,
+            actor_id=user_id_of(actor),
         )
-
-    async def authenticate_project_token(
-        self,
-        raw: str,
-        *,
-        permission: str | None = None,
-        project_id: str | None = None,
-    ) -> ProjectApiToken:
-        """The project token for ``raw``; ``Unauthenticated`` when unknown or expired.
-
-        With ``project_id``, the token must belong to that project (``NotFound``
-        otherwise); with ``permission``, its scopes must cover it
-        (``PermissionDenied``). A caller then acts as the token's creator
-        (``created_by``), so the creator's current permissions apply too.
-        """
-        token = await self.storage.projects.get_api_token_by_hash(hash_token(raw))
-        if token is None:
-            raise Unauthenticated("invalid project API token")
-        now = utcnow()
-        if token.expires_at is not None and token.expires_at <= now:
-            raise Unauthenticated(
-                "the project API token has expired", details={"token_id": token.id}
-            )
-        if project_id is not None and token.project_id != project_id:
-            raise NotFound("project not found", details={"project_id": project_id})
-        if permission is not None and not has_permission(
-            [str(s) for s in token.scopes], permission
-        ):
-            raise PermissionDenied(
-                f"the token's scopes do not include {permission!r}",
-                details={"permission": permission, "token_id": token.id},
-            )
-        await self.storage.projects.touch_api_token(token.id, now)
-        return token
 
     # --- sources ------------------------------------------------------------------------
 
-    async def list_source_projects(self, actor_id: str, team_id: str) -> list[ProjectSource]:
+    async def list_source_projects(self, actor: Actor, team_id: str) -> list[ProjectSource]:
         """The projects the team can create from (the source picker), valid or not:
         an invalid one carries ``metadata["problems"]`` saying why."""
-        await self._team_for(actor_id, team_id, "project:create")
+        await self._team_for(actor, team_id, "project:create")
         return await self.context.require_source().list_projects(team_id)
 
-    async def get_source_project(
-        self, actor_id: str, team_id: str, source_id: str
-    ) -> ProjectSource:
-        await self._team_for(actor_id, team_id, "project:create")
+    async def get_source_project(self, actor: Actor, team_id: str, source_id: str) -> ProjectSource:
+        await self._team_for(actor, team_id, "project:create")
         return await self.context.require_source().get_project(source_id)

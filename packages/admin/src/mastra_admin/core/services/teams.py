@@ -41,7 +41,10 @@ from mastra_admin.core.rbac import (
     PLATFORM_ADMIN,
     SYSTEM_ROLE_NAMES,
     Access,
+    Actor,
+    as_principal,
     check_custom_permissions,
+    user_id_of,
 )
 from mastra_admin.core.services._service import (
     Service,
@@ -82,39 +85,43 @@ class TeamService(Service):
 
     # --- teams ------------------------------------------------------------------------
 
-    async def create_team(self, actor_id: str, data: CreateTeam) -> Team:
+    async def create_team(self, actor: Actor, data: CreateTeam) -> Team:
         """Create a team; the creator becomes its owner. Any user may create teams,
-        up to the licence's ``max_teams``."""
-        await self._user(actor_id)
+        up to the licence's ``max_teams`` (with a token, one scoped to ``*`` or none)."""
+        user = await self._user(self._ensure_unscoped(actor, "create a team"))
         self.licence.check_limit("max_teams", await self.storage.teams.count())
         team = await self.storage.teams.create(
             Team(name=data.name, slug=data.resolved_slug, settings=data.settings)
         )
         try:
             await self.storage.teams.add_member(
-                TeamMember(team_id=team.id, user_id=actor_id, role=TeamRole.OWNER)
+                TeamMember(team_id=team.id, user_id=user.id, role=TeamRole.OWNER)
             )
         except BaseException:
             await self.storage.teams.delete(team.id)
             raise
-        _log.info("team.created", team_id=team.id, actor_id=actor_id)
+        _log.info("team.created", team_id=team.id, actor_id=user_id_of(actor))
         return team
 
-    async def get_team(self, actor_id: str, team_id: str) -> Team:
-        return await self._team_for(actor_id, team_id, "team:read")
+    async def get_team(self, actor: Actor, team_id: str) -> Team:
+        return await self._team_for(actor, team_id, "team:read")
 
-    async def get_team_by_slug(self, actor_id: str, slug: str) -> Team:
+    async def get_team_by_slug(self, actor: Actor, slug: str) -> Team:
         team = await self.storage.teams.get_by_slug(slug)
         if team is None:
             raise NotFound("team not found", details={"slug": slug})
-        return await self._team_for(actor_id, team.id, "team:read")
+        return await self._team_for(actor, team.id, "team:read")
 
-    async def list_teams(self, actor_id: str) -> list[Team]:
+    async def list_teams(self, actor: Actor) -> list[Team]:
         """Teams the user can see (every team for a platform administrator), by name."""
-        if await self.authorizer.is_platform_admin(actor_id):
+        principal = as_principal(actor)
+        if principal.project_id is not None or not principal.scope_allows("team:read"):
+            return []
+        if await self.authorizer.is_platform_admin(principal):
             return await self._all_teams()
-        teams = {team.id: team for team in await self.storage.teams.list_for_user(actor_id)}
-        for assignment in await self.storage.rbac.list_assignments_for_user(actor_id):
+        user_id = principal.user_id
+        teams = {team.id: team for team in await self.storage.teams.list_for_user(user_id)}
+        for assignment in await self.storage.rbac.list_assignments_for_user(user_id):
             team_id: str | None = None
             if assignment.resource_type is ResourceType.TEAM:
                 team_id = assignment.resource_id
@@ -123,7 +130,7 @@ class TeamService(Service):
                 team_id = project.team_id if project else None
             if team_id and team_id not in teams:
                 team = await self.storage.teams.get(team_id)
-                if team is not None and await self.authorizer.can(actor_id, "team:read", team_id):
+                if team is not None and await self.authorizer.can(actor, "team:read", team_id):
                     teams[team.id] = team
         return sorted(teams.values(), key=lambda t: (t.name, t.id))
 
@@ -135,26 +142,28 @@ class TeamService(Service):
             if len(page) < 500:
                 return found
 
-    async def update_team(self, actor_id: str, team_id: str, data: UpdateTeam) -> Team:
-        await self._team_for(actor_id, team_id, "team:update")
+    async def update_team(self, actor: Actor, team_id: str, data: UpdateTeam) -> Team:
+        await self._team_for(actor, team_id, "team:update")
         changes = set_fields(data)
         team = await self.storage.teams.update(team_id, TeamUpdate(**changes))
-        _log.info("team.updated", team_id=team_id, actor_id=actor_id, fields=sorted(changes))
+        _log.info(
+            "team.updated", team_id=team_id, actor_id=user_id_of(actor), fields=sorted(changes)
+        )
         return team
 
-    async def delete_team(self, actor_id: str, team_id: str) -> None:
+    async def delete_team(self, actor: Actor, team_id: str) -> None:
         """Delete the team with everything in it, stopping its servers first."""
-        await self._team_for(actor_id, team_id, "team:delete")
+        await self._team_for(actor, team_id, "team:delete")
         for project in await self._team_projects(team_id):
             for deployment in await self.storage.deployments.list_for_project(project.id):
                 await self.deployments.teardown(deployment)
         await self.storage.teams.delete(team_id)
-        _log.info("team.deleted", team_id=team_id, actor_id=actor_id)
+        _log.info("team.deleted", team_id=team_id, actor_id=user_id_of(actor))
 
     # --- members ----------------------------------------------------------------------
 
-    async def list_members(self, actor_id: str, team_id: str) -> list[TeamMember]:
-        await self._team_for(actor_id, team_id, "team:members:read")
+    async def list_members(self, actor: Actor, team_id: str) -> list[TeamMember]:
+        await self._team_for(actor, team_id, "team:members:read")
         return await self.storage.teams.list_members(team_id)
 
     async def _member(self, team_id: str, user_id: str) -> TeamMember:
@@ -177,11 +186,11 @@ class TeamService(Service):
             )
 
     async def update_member_role(
-        self, actor_id: str, team_id: str, user_id: str, data: UpdateMember
+        self, actor: Actor, team_id: str, user_id: str, data: UpdateMember
     ) -> TeamMember:
         """Change a member's role; the last owner keeps theirs."""
-        await self._team_for(actor_id, team_id, "team:members:write")
-        access = await self.authorizer.access(actor_id, team_id)
+        await self._team_for(actor, team_id, "team:members:write")
+        access = await self.authorizer.access(actor, team_id)
         member = await self._member(team_id, user_id)
         if member.role is data.role:
             return member
@@ -198,21 +207,21 @@ class TeamService(Service):
             team_id=team_id,
             user_id=user_id,
             role=data.role.value,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
         return updated
 
-    async def remove_member(self, actor_id: str, team_id: str, user_id: str) -> None:
+    async def remove_member(self, actor: Actor, team_id: str, user_id: str) -> None:
         """Remove a member (or leave the team yourself). The last owner stays.
         Their custom role assignments within the team go with them."""
-        if actor_id == user_id:
-            team = await self._team_for(actor_id, team_id, "team:read")
+        if user_id_of(actor) == user_id:
+            team = await self._team_for(actor, team_id, "team:read")
             member = await self._member(team.id, user_id)
         else:
-            await self._team_for(actor_id, team_id, "team:members:write")
+            await self._team_for(actor, team_id, "team:members:write")
             member = await self._member(team_id, user_id)
             if member.role is TeamRole.OWNER:
-                access = await self.authorizer.access(actor_id, team_id)
+                access = await self.authorizer.access(actor, team_id)
                 self._ensure_owner_power(access, "remove an owner")
         if member.role is TeamRole.OWNER and await self._owner_count(team_id) <= 1:
             raise last_owner_conflict("user_id", user_id)
@@ -229,21 +238,21 @@ class TeamService(Service):
                 await self.storage.rbac.unassign(
                     assignment.role_id, user_id, assignment.resource_type, assignment.resource_id
                 )
-        _log.info("member.removed", team_id=team_id, user_id=user_id, actor_id=actor_id)
+        _log.info("member.removed", team_id=team_id, user_id=user_id, actor_id=user_id_of(actor))
 
     # --- invites ----------------------------------------------------------------------
 
     async def invite_member(
-        self, actor_id: str, team_id: str, data: InviteMember
+        self, actor: Actor, team_id: str, data: InviteMember
     ) -> tuple[TeamInvite, str]:
         """Invite someone by email. The email carries the raw token (also returned,
         this once, so that it can be handed over another way). Inviting an address
         again replaces its pending invite. Pending invites count towards the
         licence's ``max_members_per_team``."""
-        team = await self._team_for(actor_id, team_id, "team:members:write")
+        team = await self._team_for(actor, team_id, "team:members:write")
         if data.role is TeamRole.OWNER:
             self._ensure_owner_power(
-                await self.authorizer.access(actor_id, team_id), "invite an owner"
+                await self.authorizer.access(actor, team_id), "invite an owner"
             )
         email = str(data.email)
         existing = await self.storage.users.get_by_email(email)
@@ -262,14 +271,18 @@ class TeamService(Service):
                 team_id=team_id,
                 email=email,
                 role=data.role,
-                invited_by=actor_id,
+                invited_by=user_id_of(actor),
                 token_hash=generated.token_hash,
                 expires_at=now + INVITE_TTL,
                 created_at=now,
             )
         )
-        await self._send_invite(team, invite, generated.raw, inviter=await self._user(actor_id))
-        _log.info("invite.created", team_id=team_id, invite_id=invite.id, actor_id=actor_id)
+        await self._send_invite(
+            team, invite, generated.raw, inviter=await self._user(user_id_of(actor))
+        )
+        _log.info(
+            "invite.created", team_id=team_id, invite_id=invite.id, actor_id=user_id_of(actor)
+        )
         return invite, generated.raw
 
     async def _send_invite(
@@ -303,22 +316,25 @@ class TeamService(Service):
             )
         )
 
-    async def list_invites(self, actor_id: str, team_id: str) -> list[TeamInvite]:
+    async def list_invites(self, actor: Actor, team_id: str) -> list[TeamInvite]:
         """Pending invites (not accepted, not expired), newest first."""
-        await self._team_for(actor_id, team_id, "team:members:read")
+        await self._team_for(actor, team_id, "team:members:read")
         return await self.storage.teams.list_pending_invites(team_id, utcnow())
 
-    async def revoke_invite(self, actor_id: str, team_id: str, invite_id: str) -> None:
-        await self._team_for(actor_id, team_id, "team:members:write")
+    async def revoke_invite(self, actor: Actor, team_id: str, invite_id: str) -> None:
+        await self._team_for(actor, team_id, "team:members:write")
         invite = await self.storage.teams.get_invite(invite_id)
         if invite is None or invite.team_id != team_id:
             raise NotFound("invite not found", details={"invite_id": invite_id})
         await self.storage.teams.delete_invite(invite_id)
-        _log.info("invite.revoked", team_id=team_id, invite_id=invite_id, actor_id=actor_id)
+        _log.info(
+            "invite.revoked", team_id=team_id, invite_id=invite_id, actor_id=user_id_of(actor)
+        )
 
-    async def accept_invite(self, actor_id: str, token: str | AcceptInvite) -> TeamMember:
+    async def accept_invite(self, actor: Actor, token: str | AcceptInvite) -> TeamMember:
         """Join a team with an invite token. The invite must be pending and made out
         to the acting user's email (compared case-insensitively)."""
+        user_id = self._ensure_unscoped(actor, "accept an invite")
         raw = token.token if isinstance(token, AcceptInvite) else token
         invite = await self.storage.teams.get_invite_by_token_hash(hash_token(raw))
         if invite is None:
@@ -330,13 +346,13 @@ class TeamService(Service):
                 f"this invite expired on {invite.expires_at:%Y-%m-%d %H:%M} UTC: ask for a new one",
                 details={"field": "token"},
             )
-        user = await self._user(actor_id)
+        user = await self._user(user_id)
         if user.email.lower() != invite.email.lower():
             raise PermissionDenied(
                 "this invite was sent to another email address",
                 details={"field": "email"},
             )
-        if await self.storage.teams.get_member(invite.team_id, actor_id) is not None:
+        if await self.storage.teams.get_member(invite.team_id, user.id) is not None:
             raise Conflict("you are already a member of this team", details={"field": "team_id"})
         self.licence.check_limit(
             "max_members_per_team", await self.storage.teams.count_members(invite.team_id)
@@ -344,17 +360,17 @@ class TeamService(Service):
         if not await self.storage.teams.mark_invite_accepted(invite.id, utcnow()):
             raise Conflict("this invite has already been accepted", details={"field": "token"})
         member = await self.storage.teams.add_member(
-            TeamMember(team_id=invite.team_id, user_id=actor_id, role=invite.role)
+            TeamMember(team_id=invite.team_id, user_id=user.id, role=invite.role)
         )
-        _log.info("invite.accepted", team_id=invite.team_id, invite_id=invite.id, user_id=actor_id)
+        _log.info("invite.accepted", team_id=invite.team_id, invite_id=invite.id, user_id=user.id)
         return member
 
     # --- installations ----------------------------------------------------------------
 
     async def add_installation(
-        self, actor_id: str, team_id: str, data: CreateInstallation
+        self, actor: Actor, team_id: str, data: CreateInstallation
     ) -> TeamInstallation:
-        await self._team_for(actor_id, team_id, "team:update")
+        await self._team_for(actor, team_id, "team:update")
         installation = await self.storage.teams.create_installation(
             TeamInstallation(team_id=team_id, **data.model_dump())
         )
@@ -363,16 +379,16 @@ class TeamService(Service):
             team_id=team_id,
             provider=data.provider,
             installation_id=installation.id,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
         return installation
 
-    async def list_installations(self, actor_id: str, team_id: str) -> list[TeamInstallation]:
-        await self._team_for(actor_id, team_id, "team:read")
+    async def list_installations(self, actor: Actor, team_id: str) -> list[TeamInstallation]:
+        await self._team_for(actor, team_id, "team:read")
         return await self.storage.teams.list_installations(team_id)
 
-    async def remove_installation(self, actor_id: str, team_id: str, installation_id: str) -> None:
-        await self._team_for(actor_id, team_id, "team:update")
+    async def remove_installation(self, actor: Actor, team_id: str, installation_id: str) -> None:
+        await self._team_for(actor, team_id, "team:update")
         installations = await self.storage.teams.list_installations(team_id)
         if not any(i.id == installation_id for i in installations):
             raise NotFound("installation not found", details={"installation_id": installation_id})
@@ -381,14 +397,14 @@ class TeamService(Service):
             "installation.removed",
             team_id=team_id,
             installation_id=installation_id,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
 
     # --- custom roles -----------------------------------------------------------------
 
-    async def list_roles(self, actor_id: str, team_id: str) -> list[Role]:
+    async def list_roles(self, actor: Actor, team_id: str) -> list[Role]:
         """The system roles and the team's custom roles."""
-        await self._team_for(actor_id, team_id, "role:read")
+        await self._team_for(actor, team_id, "role:read")
         return await self.storage.rbac.list_roles(team_id)
 
     async def _custom_role(self, team_id: str, role_id: str) -> Role:
@@ -401,14 +417,14 @@ class TeamService(Service):
             )
         return role
 
-    async def create_role(self, actor_id: str, team_id: str, data: CreateRole) -> Role:
+    async def create_role(self, actor: Actor, team_id: str, data: CreateRole) -> Role:
         """A custom role of the team (licence feature ``advanced-rbac``)."""
-        await self._team_for(actor_id, team_id, "role:write")
+        await self._team_for(actor, team_id, "role:write")
         self.licence.require_feature("advanced-rbac")
         if data.name in SYSTEM_ROLE_NAMES:
             raise Conflict("that name belongs to a system role", details={"field": "name"})
         permissions = check_custom_permissions(data.permissions)
-        ensure_can_grant(await self.authorizer.access(actor_id, team_id), permissions)
+        ensure_can_grant(await self.authorizer.access(actor, team_id), permissions)
         role = await self.storage.rbac.create_role(
             Role(
                 team_id=team_id,
@@ -417,13 +433,11 @@ class TeamService(Service):
                 permissions=permissions,
             )
         )
-        _log.info("role.created", team_id=team_id, role_id=role.id, actor_id=actor_id)
+        _log.info("role.created", team_id=team_id, role_id=role.id, actor_id=user_id_of(actor))
         return role
 
-    async def update_role(
-        self, actor_id: str, team_id: str, role_id: str, data: UpdateRole
-    ) -> Role:
-        await self._team_for(actor_id, team_id, "role:write")
+    async def update_role(self, actor: Actor, team_id: str, role_id: str, data: UpdateRole) -> Role:
+        await self._team_for(actor, team_id, "role:write")
         self.licence.require_feature("advanced-rbac")
         await self._custom_role(team_id, role_id)
         patch = RoleUpdate()
@@ -431,19 +445,19 @@ class TeamService(Service):
             patch.description = data.description
         if data.permissions is not None:
             permissions = check_custom_permissions(data.permissions)
-            ensure_can_grant(await self.authorizer.access(actor_id, team_id), permissions)
+            ensure_can_grant(await self.authorizer.access(actor, team_id), permissions)
             patch.permissions = permissions
         role = await self.storage.rbac.update_role(role_id, patch)
-        _log.info("role.updated", team_id=team_id, role_id=role_id, actor_id=actor_id)
+        _log.info("role.updated", team_id=team_id, role_id=role_id, actor_id=user_id_of(actor))
         return role
 
-    async def delete_role(self, actor_id: str, team_id: str, role_id: str) -> None:
+    async def delete_role(self, actor: Actor, team_id: str, role_id: str) -> None:
         """Delete a custom role with its assignments (allowed without the licence
         feature, so that a downgraded installation can clean up)."""
-        await self._team_for(actor_id, team_id, "role:write")
+        await self._team_for(actor, team_id, "role:write")
         await self._custom_role(team_id, role_id)
         await self.storage.rbac.delete_role(role_id)
-        _log.info("role.deleted", team_id=team_id, role_id=role_id, actor_id=actor_id)
+        _log.info("role.deleted", team_id=team_id, role_id=role_id, actor_id=user_id_of(actor))
 
     async def _assignment_scope(self, team_id: str, data: AssignRole) -> str | None:
         """Check that the assignment's resource lies in the team; the project id
@@ -460,12 +474,12 @@ class TeamService(Service):
             raise NotFound("project not found", details={"project_id": data.resource_id})
         return project.id
 
-    async def assign_role(self, actor_id: str, team_id: str, data: AssignRole) -> RoleAssignment:
+    async def assign_role(self, actor: Actor, team_id: str, data: AssignRole) -> RoleAssignment:
         """Give a user a role on the team or on one of its projects (licence feature
         ``advanced-rbac``). The role is a custom role of the team or a team system
         role; the user need not be a member (a project-scoped role gives a guest
         access to that project only)."""
-        await self._team_for(actor_id, team_id, "role:write")
+        await self._team_for(actor, team_id, "role:write")
         self.licence.require_feature("advanced-rbac")
         project_id = await self._assignment_scope(team_id, data)
         role = await self.storage.rbac.get_role(data.role_id)
@@ -477,7 +491,7 @@ class TeamService(Service):
                 details={"role_id": role.id},
             )
         await self._user(data.user_id)
-        access = await self.authorizer.access(actor_id, team_id, project_id)
+        access = await self.authorizer.access(actor, team_id, project_id)
         ensure_can_grant(access, [str(p) for p in role.permissions])
         assignment = await self.storage.rbac.assign(
             RoleAssignment(
@@ -494,12 +508,12 @@ class TeamService(Service):
             user_id=data.user_id,
             resource_type=data.resource_type.value,
             resource_id=data.resource_id,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
         return assignment
 
-    async def unassign_role(self, actor_id: str, team_id: str, data: AssignRole) -> None:
-        await self._team_for(actor_id, team_id, "role:write")
+    async def unassign_role(self, actor: Actor, team_id: str, data: AssignRole) -> None:
+        await self._team_for(actor, team_id, "role:write")
         await self._assignment_scope(team_id, data)
         removed = await self.storage.rbac.unassign(
             data.role_id, data.user_id, data.resource_type, data.resource_id
@@ -511,12 +525,12 @@ class TeamService(Service):
             team_id=team_id,
             role_id=data.role_id,
             user_id=data.user_id,
-            actor_id=actor_id,
+            actor_id=user_id_of(actor),
         )
 
-    async def list_role_assignments(self, actor_id: str, team_id: str) -> list[RoleAssignment]:
+    async def list_role_assignments(self, actor: Actor, team_id: str) -> list[RoleAssignment]:
         """Assignments on the team and on each of its projects."""
-        await self._team_for(actor_id, team_id, "role:read")
+        await self._team_for(actor, team_id, "role:read")
         found = list(
             await self.storage.rbac.list_assignments_for_resource(ResourceType.TEAM, team_id)
         )
