@@ -8,6 +8,7 @@ embedding code, a test) calls ``init()`` and ``close()``.
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,8 +26,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mastra_admin.core.errors import MastraAdminError
-from mastra_admin.server.auth import FailedAttemptLimiter
-from mastra_admin.server.errors import exception_handlers
+from mastra_admin.server.auth import FailedAttemptLimiter, bearer_token
+from mastra_admin.server.errors import error_response, exception_handlers
 from mastra_admin.server.metrics import ServerMetrics
 from mastra_admin.server.openapi import openapi_document
 from mastra_admin.server.routes import all_endpoints, collector_endpoints
@@ -53,7 +55,9 @@ def _next_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    """Request ids (``X-Request-Id``, kept when the client sends one) and latency metrics."""
+    """Request ids (``X-Request-Id``, kept when the client sends one), latency metrics,
+    and ``X-Content-Type-Options: nosniff`` on every response (no browser guesses an
+    answer of ours, a build log say, to be HTML)."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
@@ -78,6 +82,7 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append((b"x-content-type-options", b"nosniff"))
                 message["headers"] = headers
             await send(message)
 
@@ -130,6 +135,13 @@ def _observability_ping(admin: MastraAdmin) -> Any:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
+    wanted: SecretStr | None = state.settings.metrics_token
+    if wanted is not None:
+        given = bearer_token(request) or ""
+        if not hmac.compare_digest(given.encode(), wanted.get_secret_value().encode()):
+            return error_response(
+                401, "unauthenticated", "/metrics needs 'Authorization: Bearer <metrics_token>'"
+            )
     body = await state.metrics.render(state.admin, state.ingestion)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     HttpUrl,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -44,11 +47,14 @@ __all__ = [
     "CreateUser",
     "DeployRequest",
     "EnvVarKey",
+    "EnvVarValue",
     "InviteMember",
     "Port",
+    "ProjectSettingsInput",
     "RollbackRequest",
     "SetEnvVar",
     "Slug",
+    "TeamSettingsInput",
     "UpdateDeployment",
     "UpdateMember",
     "UpdateProject",
@@ -56,6 +62,8 @@ __all__ = [
     "UpdateTeam",
     "slugify",
 ]
+
+_S = TypeVar("_S", bound=BaseModel)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -116,6 +124,61 @@ BranchName = Annotated[str, AfterValidator(_check_branch)]
 Permission = Annotated[str, AfterValidator(_check_permission)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
+EnvVarValue = Annotated[str, Field(max_length=65536, pattern=r"^[^\x00]*$")]
+"""An env var's value: no NUL (a process environment cannot hold one; it would be cut
+there at build time)."""
+CommandArg = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+HealthPath = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^/[^\x00-\x20\x7f]*$")]
+"""A request path: no spaces or control characters (CR/LF would split the health
+check's request)."""
+
+
+class ProjectSettingsInput(ProjectSettings):
+    """``ProjectSettings`` as written: unknown keys are refused and every field is
+    checked (stored settings read leniently, whatever an older version wrote)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    install_command: list[CommandArg] | None = Field(default=None, min_length=1, max_length=64)
+    build_command: list[CommandArg] | None = Field(default=None, min_length=1, max_length=64)
+    start_command: list[CommandArg] | None = Field(default=None, min_length=1, max_length=64)
+    health_path: HealthPath = "/health"
+    install_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    build_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    health_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    node_options: str | None = Field(default=None, max_length=4096, pattern=r"^[^\x00]*$")
+
+
+class TeamSettingsInput(TeamSettings):
+    """``TeamSettings`` as written: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_concurrent_builds: int | None = Field(default=None, ge=1, le=1000)
+    preview_ttl_hours: int = Field(default=72, ge=1, le=24 * 365)
+
+
+def _checked_as(strict: type[BaseModel], stored: type[_S]) -> Callable[[Any], _S]:
+    """Validate against the strict model (an instance as the dict it holds), keep the
+    stored model: what a service saves compares equal to what it reads back."""
+
+    def check(value: Any) -> _S:
+        plain = value.model_dump() if isinstance(value, BaseModel) else value
+        return stored.model_validate(strict.model_validate(plain).model_dump())
+
+    return check
+
+
+ProjectSettingsField = Annotated[
+    ProjectSettings,
+    BeforeValidator(_checked_as(ProjectSettingsInput, ProjectSettings)),
+    WithJsonSchema(ProjectSettingsInput.model_json_schema()),
+]
+TeamSettingsField = Annotated[
+    TeamSettings,
+    BeforeValidator(_checked_as(TeamSettingsInput, TeamSettings)),
+    WithJsonSchema(TeamSettingsInput.model_json_schema()),
+]
 
 
 class Input(BaseModel):
@@ -152,12 +215,12 @@ class CreateUser(Input):
 
 
 class CreateTeam(_Named):
-    settings: TeamSettings = Field(default_factory=TeamSettings)
+    settings: TeamSettingsField = Field(default_factory=TeamSettings)
 
 
 class UpdateTeam(Input):
     name: Name | None = None
-    settings: TeamSettings | None = None
+    settings: TeamSettingsField | None = None
 
 
 class InviteMember(Input):
@@ -177,18 +240,18 @@ class CreateProject(_Named):
     source_type: str = Field(default="local", min_length=1, max_length=50)
     source_id: str = Field(min_length=1, max_length=1024)
     default_branch: BranchName = "main"
-    settings: ProjectSettings = Field(default_factory=ProjectSettings)
+    settings: ProjectSettingsField = Field(default_factory=ProjectSettings)
 
 
 class UpdateProject(Input):
     name: Name | None = None
     default_branch: BranchName | None = None
-    settings: ProjectSettings | None = None
+    settings: ProjectSettingsField | None = None
 
 
 class SetEnvVar(Input):
     key: EnvVarKey
-    value: str = Field(max_length=65536)
+    value: EnvVarValue
     is_secret: bool = True
     deployment_type: DeploymentType | None = None
 
@@ -202,7 +265,7 @@ class CreateApiToken(Input):
 class CreateDeployment(Input):
     type: DeploymentType
     branch: BranchName | None = None
-    env_var_overrides: dict[EnvVarKey, str] = Field(default_factory=dict)
+    env_var_overrides: dict[EnvVarKey, EnvVarValue] = Field(default_factory=dict)
     auto_shutdown: bool = False
     expires_at: datetime | None = None
     ttl_hours: int | None = Field(default=None, ge=1, le=24 * 365)
@@ -215,7 +278,7 @@ class CreateDeployment(Input):
 
 
 class UpdateDeployment(Input):
-    env_var_overrides: dict[EnvVarKey, str] | None = None
+    env_var_overrides: dict[EnvVarKey, EnvVarValue] | None = None
     auto_shutdown: bool | None = None
     expires_at: datetime | None = None
 
