@@ -14,7 +14,7 @@ from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.observability.clickhouse import ClickHouseObservability, ClickHouseSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "mastra-exporter"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "mastra-exporter"
 
 
 @pytest.fixture(scope="session")

@@ -32,9 +32,7 @@ from mastra_admin.server.app import create_app, create_collector_app
 from mastra_admin.server.runtime import EmbeddedServer
 from mastra_admin.server.settings import ServerSettings
 
-EXPORTER_FIXTURES = (
-    Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mastra-exporter"
-)
+EXPORTER_FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "mastra-exporter"
 """Requests recorded from Mastra's CloudExporter, one ``{signal}.request.json`` each."""
 
 
