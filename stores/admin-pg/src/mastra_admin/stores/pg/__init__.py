@@ -12,12 +12,14 @@ from ._embedded import EmbeddedPostgres
 from ._migrations import AppliedMigration, Migration, MigrationStatus, load_migrations
 from ._settings import EmbeddedSettings, PgSettings, validate_identifier
 from ._storage import PgAdminStorage
+from ._supervisor import EmbeddedStatus
 from .version import __version__
 
 __all__ = [
     "AppliedMigration",
     "EmbeddedPostgres",
     "EmbeddedSettings",
+    "EmbeddedStatus",
     "Migration",
     "MigrationStatus",
     "PgAdminStorage",

@@ -9,7 +9,9 @@ as soon as their notification arrives (well under a millisecond on one host).
 
 While the listening connection is down or unchecked, the tracker is not live and
 nothing is served from a cache; when it is back, everything cached before is dropped.
-A heartbeat on the listening connection notices a dead server within seconds.
+A heartbeat on the listening connection notices a dead server within seconds; a lost
+connection is retried with backoff (up to 5 s), or at once when the storage knows
+the server is back (``retry_now``, after the embedded server was restarted).
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ class ChangeListener:
         self._first_live = asyncio.Event()
         self.backend_pid: int | None = None
         self._went_live = False
+        self._retry = asyncio.Event()
 
     def touched(self, written: frozenset[str]) -> set[str]:
         """The written tables and every table their deletes cascade to."""
@@ -193,6 +196,10 @@ class ChangeListener:
             await asyncio.wait_for(self._first_live.wait(), wait_s)
         except TimeoutError:
             _log.warning("pg.changes_not_live", schema=self.schema, waited_s=wait_s)
+
+    def retry_now(self) -> None:
+        """The server is back: end the backoff and connect again now."""
+        self._retry.set()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -216,8 +223,12 @@ class ChangeListener:
                 if self._went_live:  # lost after working: warn, and retry soon
                     _log.warning("pg.changes_lost", schema=self.schema, error=str(exc))
                     delay = 0.1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                try:
+                    await asyncio.wait_for(self._retry.wait(), delay)
+                    delay = 0.1  # told the server is back
+                except TimeoutError:
+                    delay = min(delay * 2, 5.0)
+                self._retry.clear()
 
     def _reset(self) -> None:
         self.tracker.suspend()
@@ -242,6 +253,7 @@ class ChangeListener:
             self._reset()
             self.tracker.resume(watched)
             self._went_live = True
+            self._retry.clear()
             self._first_live.set()
             _log.info("pg.changes_live", schema=self.schema, watched=len(watched))
             prefix = self.schema + "."

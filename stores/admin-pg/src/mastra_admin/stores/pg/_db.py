@@ -7,7 +7,7 @@ import hashlib
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -22,7 +22,15 @@ from mastra_admin.core.errors import Conflict, InvalidInput, MastraAdminError, N
 
 from ._changes import ChangeListener, QueryCache, statement_tables
 
-__all__ = ["Database", "Row", "Transaction", "advisory_key", "is_uuid", "translate_error"]
+__all__ = [
+    "CheckedPool",
+    "Database",
+    "Row",
+    "Transaction",
+    "advisory_key",
+    "is_uuid",
+    "translate_error",
+]
 
 _log = structlog.get_logger("mastra_admin.stores.pg")
 
@@ -170,19 +178,53 @@ _RETURNED_AT: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary(
 FRESH_S = 1.0
 
 
-async def check_idle_connection(conn: psycopg.AsyncConnection[Any]) -> None:
-    """The pool's ``check``: a round trip only for connections idle over a second."""
-    used = _RETURNED_AT.get(conn)
-    if used is not None and time.monotonic() - used < FRESH_S and not conn.broken:
-        return
-    await AsyncConnectionPool.check_connection(conn)
+class CheckedPool(AsyncConnectionPool[Any]):
+    """The storage's own pools: ``getconn`` checks a connection that was idle for
+    over a second (``check_idle``) before lending it, with one round trip.
 
+    psycopg_pool's ``check`` callback would do the same, but its loop around a failed
+    check does two things wrong here: it waits 1 s, 2 s, 4 s ... before taking the
+    next connection (so after a server restart the first call waited seconds for
+    pooled connections that are all dead anyway), and it does not notice that the
+    pool was closed meanwhile: the call is queued again in the closed pool and waits
+    for its whole timeout. The storage closes the pool when the embedded server dies
+    (``PgAdminStorage._embedded_down``) so that such calls fail at once. Here a failed
+    check closes that connection and takes the next at once; once every pooled
+    connection is gone the call waits in the pool's queue (where ``close`` fails it)
+    for a new one, within the same deadline.
+    """
 
-def _raise(exc: BaseException) -> NoReturn:
-    error = translate_error(exc)
-    if isinstance(error, Unavailable):
-        _log.warning("pg.unavailable", error=error.message)
-    raise error from exc
+    def __init__(self, conninfo: str, *, check_idle: bool = True, **kwargs: Any) -> None:
+        super().__init__(conninfo, **kwargs)
+        self.check_idle = check_idle
+
+    async def getconn(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the pool's API)
+        if timeout is None:
+            timeout = self.timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = await super().getconn(timeout)
+            if not self.check_idle:
+                return conn
+            used = _RETURNED_AT.get(conn)
+            if used is not None and time.monotonic() - used < FRESH_S and not conn.broken:
+                return conn
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+            except Exception as exc:
+                _log.debug("pg.connection_check_failed", error=_first_line(exc))
+                await conn.close()
+                await self.putconn(conn)  # closed: the pool drops it and makes another
+            except BaseException:
+                await self.putconn(conn)
+                raise
+            else:
+                return conn
+            if self.closed:
+                raise PoolClosed(f"the pool {self.name!r} is closed")
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise PoolTimeout("couldn't get a working connection in time")
 
 
 class Database:
@@ -192,6 +234,14 @@ class Database:
     validated schema name (``Database.sql``). Each call runs on its own pooled
     connection; ``connection()`` lends one for several statements.
     ``pool`` is ``None`` until the storage is initialised (then ``Unavailable``).
+
+    ``outage`` is set while the storage knows the server is down (the embedded
+    server's supervisor sets it): every call then raises the error it makes at once,
+    with a ``retry_after`` hint, instead of waiting ``pool_timeout_s`` for a
+    connection that cannot come, and without a warning per call (the outage is
+    logged once, where it is noticed). ``diagnose`` (also the supervisor's) is asked
+    when a call fails for want of the server before that: it returns the outage's
+    error when the server has died (and has the supervisor act on it at once).
     """
 
     def __init__(self, pool: AsyncConnectionPool[Any] | None, schema: str) -> None:
@@ -202,6 +252,8 @@ class Database:
         self.tracker: ChangeTracker | None = None
         self.listener: ChangeListener | None = None
         self.query_cache: QueryCache | None = None
+        self.outage: Callable[[], Unavailable] | None = None
+        self.diagnose: Callable[[], Unavailable | None] | None = None
 
     def sql(self, text: str) -> str:
         cached = self._cache.get(text)
@@ -211,12 +263,28 @@ class Database:
         return cached
 
     def _pool(self) -> AsyncConnectionPool[Any]:
+        outage = self.outage
+        if outage is not None:
+            raise outage()
         pool = self.pool
         if pool is None:
             raise Unavailable(
                 "the PostgreSQL storage is not initialised: call await storage.init()"
             )
         return pool
+
+    def _raise(self, exc: BaseException) -> NoReturn:
+        error = translate_error(exc)
+        if isinstance(error, Unavailable):
+            outage = self.outage
+            if outage is not None:  # e.g. the pool was closed under a waiting call
+                raise outage() from exc
+            diagnose = self.diagnose
+            known = diagnose() if diagnose is not None else None
+            if known is not None:  # the server died a moment ago
+                raise known from exc
+            _log.warning("pg.unavailable", error=error.message)
+        raise error from exc
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -225,7 +293,7 @@ class Database:
                 yield conn
                 _RETURNED_AT[conn] = time.monotonic()
         except _DRIVER_ERRORS as exc:
-            _raise(exc)
+            self._raise(exc)
 
     # The three calls below are the hot path: written out, without nested context
     # managers, because every microsecond here is paid by every query.
@@ -239,7 +307,7 @@ class Database:
                 _RETURNED_AT[conn] = time.monotonic()
                 return row
         except _DRIVER_ERRORS as exc:
-            _raise(exc)
+            self._raise(exc)
 
     async def _fetch_all(self, query: str, params: Params) -> list[Row]:
         try:
@@ -250,7 +318,7 @@ class Database:
                 _RETURNED_AT[conn] = time.monotonic()
                 return rows
         except _DRIVER_ERRORS as exc:
-            _raise(exc)
+            self._raise(exc)
 
     async def _execute(self, query: str, params: Params) -> int:
         try:
@@ -261,7 +329,7 @@ class Database:
                 _RETURNED_AT[conn] = time.monotonic()
                 return count
         except _DRIVER_ERRORS as exc:
-            _raise(exc)
+            self._raise(exc)
 
     # With change tracking on (``track``), every statement is looked at once per query
     # text: writes bump the tables they reach as soon as they return, reads note what
@@ -341,7 +409,7 @@ class Database:
                 yield Transaction(self, conn, written)
             _RETURNED_AT[conn] = time.monotonic()
         except _DRIVER_ERRORS as exc:
-            _raise(exc)
+            self._raise(exc)
         finally:
             self._wrote(frozenset(written))
 

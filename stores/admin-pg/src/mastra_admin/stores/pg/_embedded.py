@@ -8,13 +8,20 @@ the two permission helpers are used; the start/stop life cycle is ours, because 
 wheel's own ``get_server`` keeps a process-wide instance cache, ``atexit`` hooks and a
 pid list in the data dir, which make "stop on close" and "restart mid-run" unreliable.
 
+The postmaster is started directly (not through ``pg_ctl start``), as a child of this
+process in a session of its own: only a parent learns how a process ended, and "killed
+by SIGKILL" (the OOM killer, an operator) is what the log must say when the server dies
+(``exit_reason``; ``_supervisor`` restarts it). ``pg_ctl`` still stops it.
+
 Rules this module keeps:
 
 - no data dir yet: ``initdb`` (UTF-8, the builtin ``C.UTF-8`` locale, trust auth on
   the socket only, which sits in the 0700 data dir); an existing one is reused.
 - a server already running on this data dir (another process of this installation)
   is attached to and left running on ``stop``; a server this object started is
-  stopped by ``stop``.
+  stopped by ``stop``. ``start`` again after the server died starts a new one (or
+  attaches to one another process started meanwhile) on the same data dir and
+  socket, so the connection URL stays valid.
 - a stale ``postmaster.pid`` (the server was killed, or the pid now belongs to some
   other process) is removed, and orphaned backends of that server are ended.
 - running as root: PostgreSQL refuses to run as root, so the server runs as an
@@ -86,6 +93,9 @@ class EmbeddedPostgres:
         self.start_timeout_s = start_timeout_s
         self._owned = False
         self._socket_dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None  # the postmaster we started
+        self._postmaster: psutil.Process | None = None  # the one we use, ours or not
+        self._log_offset = 0  # where the current server's lines start in server.log
 
     # --- public ------------------------------------------------------------------
 
@@ -100,6 +110,11 @@ class EmbeddedPostgres:
             raise Unavailable("the embedded PostgreSQL server is not started")
         return self._socket_dir
 
+    @property
+    def log_file(self) -> Path:
+        """The server's stderr (its log), appended to by every start."""
+        return self.data_dir / "server.log"
+
     def url(self, database: str | None = None) -> str:
         """A libpq URL that reaches ``database`` over the Unix socket."""
         return f"postgresql://postgres@/{database or self.database}?host={self.socket_dir}"
@@ -112,16 +127,47 @@ class EmbeddedPostgres:
             self._prepare_data_dir(account)
             running = self._running_postmaster()
             if running is not None:
-                self._socket_dir = running
-                if not self._owned:  # started by someone else: theirs to stop
-                    _log.info("embedded_pg.attached", data_dir=str(self.data_dir))
+                socket_dir, pid = running
+                self._socket_dir = socket_dir
+                process = self._process
+                if process is None or process.poll() is not None or process.pid != pid:
+                    # started by someone else (perhaps after ours died): theirs to stop
+                    self._owned = False
+                    self._process = None
+                    _log.info("embedded_pg.attached", data_dir=str(self.data_dir), pid=pid)
+                self._postmaster = _process_handle(pid)
             else:
                 self._clear_stale_lock_files()
                 self._socket_dir = self._choose_socket_dir(account)
-                self._pg_ctl_start(account)
+                self._spawn(account)
                 self._owned = True
         self._ensure_database()
         return self.url()
+
+    def exit_reason(self) -> str | None:
+        """Why the server this object started or attached to is not running any more;
+        ``None`` while it runs (or before ``start``). Cheap (one ``waitpid`` or one
+        read of ``/proc``), so a supervisor may call it often. Reaps our postmaster."""
+        process = self._process
+        if process is not None:
+            code = process.poll()
+            return None if code is None else _describe_exit(process.pid, code)
+        postmaster = self._postmaster
+        if postmaster is None:
+            return None
+        try:
+            if postmaster.is_running() and postmaster.status() != psutil.STATUS_ZOMBIE:
+                return None
+        except psutil.Error:
+            pass
+        return (
+            f"the postmaster (pid {postmaster.pid}, started by another process) is gone; "
+            "its exit status is known only to that process"
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` the current server wrote to ``server.log``."""
+        return _tail(self.log_file, lines, start=self._log_offset)
 
     def stop(self) -> None:
         """Stop the server if this object started it (fast shutdown: sessions end)."""
@@ -138,6 +184,7 @@ class EmbeddedPostgres:
 
     def _stop(self) -> None:
         if self._running_postmaster() is None:
+            self._reap()
             return
         account = self._account()
         started = time.monotonic()
@@ -151,6 +198,7 @@ class EmbeddedPostgres:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             _log.warning("embedded_pg.stop_failed", data_dir=str(self.data_dir), error=str(exc))
             self._kill_postmaster()
+        self._reap()
         if self._socket_dir is not None and self._socket_dir != self.data_dir:
             with contextlib.suppress(OSError):
                 self._socket_dir.rmdir()  # our fallback socket dir, empty once stopped
@@ -159,6 +207,18 @@ class EmbeddedPostgres:
             data_dir=str(self.data_dir),
             seconds=round(time.monotonic() - started, 3),
         )
+
+    def _reap(self) -> None:
+        """Collect our postmaster's exit status once it has gone (no zombie left)."""
+        process, self._process = self._process, None
+        self._postmaster = None
+        if process is None:
+            return
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
     def postmaster_pid(self) -> int | None:
         """The pid of the running postmaster, or ``None``."""
@@ -244,8 +304,8 @@ class EmbeddedPostgres:
 
     # --- start / stop ------------------------------------------------------------
 
-    def _running_postmaster(self) -> Path | None:
-        """The socket dir of a live postmaster on this data dir, else ``None``."""
+    def _running_postmaster(self) -> tuple[Path, int] | None:
+        """The socket dir and pid of a live postmaster on this data dir, else ``None``."""
         info = _read_pid_file(self.data_dir)
         if info is None or not _is_our_postmaster(info["pid"], self.data_dir):
             return None
@@ -260,7 +320,7 @@ class EmbeddedPostgres:
                 if info.get("status") == "ready":
                     break
         socket_dir = info.get("socket_dir")
-        return Path(socket_dir) if socket_dir else None
+        return (Path(socket_dir), int(info["pid"])) if socket_dir else None
 
     def _clear_stale_lock_files(self) -> None:
         """Remove the lock files of a server that is gone, and end its orphans."""
@@ -298,44 +358,61 @@ class EmbeddedPostgres:
             os.chown(fallback, account.pw_uid, account.pw_gid)
         return fallback
 
-    def _pg_ctl_start(self, account: pwd.struct_passwd | None) -> None:
+    def _spawn(self, account: pwd.struct_passwd | None) -> None:
+        """Start the postmaster as our child and wait until it accepts connections
+        (what ``pg_ctl start -w`` does: the pid file names it and says ``ready``)."""
         options = {
-            "listen_addresses": "''",
-            "unix_socket_directories": f"'{self.socket_dir}'",
+            "listen_addresses": "",
+            "unix_socket_directories": f'"{self.socket_dir}"',
             "unix_socket_permissions": "0700",
             **{key: str(value) for key, value in self.server_options.items()},
         }
-        postgres_args = " ".join(f"-c {key}={value}" for key, value in options.items())
-        log_file = self.data_dir / "server.log"
+        command = [str(postgres_bin_dir() / "postgres"), "-D", str(self.data_dir)]
+        for key, value in options.items():
+            command += ["-c", f"{key}={value}"]
         started = time.monotonic()
-        try:
-            self._run(
-                account,
-                "pg_ctl",
-                [
-                    "-D",
-                    str(self.data_dir),
-                    "-w",
-                    "-t",
-                    str(int(self.start_timeout_s)),
-                    "-l",
-                    str(log_file),
-                    "-o",
-                    postgres_args,
-                    "start",
-                ],
-                timeout=self.start_timeout_s + 10,
+        with open(self.log_file, "ab") as log:
+            self._log_offset = log.tell()
+            if account is not None:
+                os.fchown(log.fileno(), account.pw_uid, account.pw_gid)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(account),
+                cwd=str(self.data_dir.parent),
+                start_new_session=True,  # Ctrl+C on our terminal must not reach it
+                **self._as_account(account),
             )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            tail = _tail(log_file)
-            raise Unavailable(
-                f"the embedded PostgreSQL server did not start: {tail or exc}",
-                details={"data_dir": str(self.data_dir)},
-            ) from exc
+        deadline = started + self.start_timeout_s
+        while True:
+            code = process.poll()
+            if code is not None:
+                raise Unavailable(
+                    "the embedded PostgreSQL server did not start: "
+                    f"{_describe_exit(process.pid, code)}: {self.log_tail() or 'no log'}",
+                    details={"data_dir": str(self.data_dir)},
+                )
+            info = _read_pid_file(self.data_dir)
+            if info is not None and info["pid"] == process.pid and info.get("status") == "ready":
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait(timeout=10)
+                raise Unavailable(
+                    "the embedded PostgreSQL server did not start within "
+                    f"{self.start_timeout_s:g} s: {self.log_tail() or 'no log'}",
+                    details={"data_dir": str(self.data_dir)},
+                )
+            time.sleep(0.02)
+        self._process = process
+        self._postmaster = _process_handle(process.pid)
         _log.info(
             "embedded_pg.started",
             data_dir=str(self.data_dir),
             socket_dir=str(self.socket_dir),
+            pid=process.pid,
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -371,6 +448,24 @@ class EmbeddedPostgres:
 
     # --- helpers -----------------------------------------------------------------
 
+    def _env(self, account: pwd.struct_passwd | None) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LC_ALL": "C.UTF-8",
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+        }
+        if account is not None:
+            env["HOME"] = str(self.data_dir)
+        return env
+
+    @staticmethod
+    def _as_account(account: pwd.struct_passwd | None) -> dict[str, Any]:
+        """``subprocess`` arguments that run a program as ``account`` (as root)."""
+        if account is None:
+            return {}
+        return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         """One starter at a time per data dir, across processes."""
@@ -391,16 +486,8 @@ class EmbeddedPostgres:
         timeout: float,
     ) -> str:
         command = [str(postgres_bin_dir() / program), *args]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LC_ALL": "C.UTF-8",
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-        }
-        kwargs: dict[str, Any] = {}
-        if account is not None:
-            kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
-            env["HOME"] = str(self.data_dir)
+        env = self._env(account)
+        kwargs = self._as_account(account)
         # Output goes to temporary files: pg_ctl's detached postmaster would keep pipes
         # open and make ``subprocess.run`` wait forever.
         with tempfile.TemporaryFile() as out:
@@ -516,8 +603,37 @@ def _chown_tree(root: Path, account: pwd.struct_passwd) -> None:
                 os.lchown(os.path.join(base, name), account.pw_uid, account.pw_gid)
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _process_handle(pid: int) -> psutil.Process | None:
+    """A handle that tells this process from a later one with the same pid."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _describe_exit(pid: int, code: int) -> str:
+    """``Popen.returncode`` in words: negative is the signal that ended it."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the postmaster (pid {pid}) was killed by {name}"
+    return f"the postmaster (pid {pid}) exited with code {code}"
+
+
+def _tail(path: Path, lines: int = 15, *, start: int = 0, most: int = 16384) -> str:
+    """The last ``lines`` of ``path`` after byte ``start``, reading at most ``most``
+    bytes (the log of a long-running server grows without bound)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            begin = max(start if start <= size else 0, size - most)
+            handle.seek(begin)
+            text = handle.read().decode(errors="replace")
     except OSError:
         return ""
+    found = text.splitlines()
+    if begin > start and found:
+        found = found[1:]  # the first line was cut by the byte limit
+    return "\n".join(found[-lines:])

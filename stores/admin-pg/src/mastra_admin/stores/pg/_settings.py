@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from psycopg.conninfo import make_conninfo
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from mastra_admin.core.errors import InvalidInput
 
@@ -59,11 +67,45 @@ class EmbeddedSettings(BaseModel):
         description="Extra server settings (postgres -c name=value), e.g. shared_buffers.",
     )
     start_timeout_s: float = Field(default=60.0, gt=0, description="Start-up deadline.")
+    supervise: bool = Field(
+        default=True,
+        description="Watch the server and start it again when it stops (crash, OOM kill, "
+        "kill -9); meanwhile storage calls fail at once with Unavailable (HTTP 503).",
+    )
+    check_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often the supervisor checks that the server still runs: the "
+        "longest a storage call waits before it fails after the server died.",
+    )
+    restart_backoff_initial_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Wait before the second attempt to start a server that died (the "
+        "first is at once), doubled after each failed attempt.",
+    )
+    restart_backoff_max_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait between attempts to start the server again; attempts go "
+        "on until it starts. A server that dies again within this time after a restart "
+        "is not restarted at once but after the next backoff step.",
+    )
 
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
         return validate_identifier(value, "database")
+
+    @model_validator(mode="after")
+    def _backoff(self) -> EmbeddedSettings:
+        if self.restart_backoff_max_s < self.restart_backoff_initial_s:
+            raise InvalidInput(
+                "embedded.restart_backoff_max_s must not be less than "
+                "embedded.restart_backoff_initial_s",
+                details={"field": "embedded.restart_backoff_max_s"},
+            )
+        return self
 
 
 class PgSettings(BaseModel):

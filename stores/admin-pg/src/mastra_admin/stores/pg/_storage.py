@@ -1,5 +1,5 @@
 """``PgAdminStorage``: the admin storage on PostgreSQL, its pool, its schema and,
-when no server is named, the embedded server it starts and stops."""
+when no server is named, the embedded server it starts, supervises and stops."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from mastra_admin.core.storage import AdminStorage
 
 from ._builds import PgBuildStore
 from ._changes import ChangeListener, QueryCache
-from ._db import Database, check_idle_connection, translate_error
+from ._db import CheckedPool, Database, translate_error
 from ._deployments import PgDeploymentStore
 from ._embedded import EmbeddedPostgres
 from ._migrations import MigrationStatus, migrate
@@ -27,6 +27,7 @@ from ._rbac import PgRbacStore
 from ._routes import PgRouteStore
 from ._servers import PgRunningServerStore
 from ._settings import PgSettings, validate_identifier
+from ._supervisor import EmbeddedStatus, EmbeddedSupervisor
 from ._teams import PgTeamStore
 from ._users import PgUserStore
 
@@ -44,7 +45,9 @@ class PgAdminStorage(AdminStorage):
     ``psycopg_pool.AsyncConnectionPool`` (not closed by ``close``; autocommit or
     not, each call is its own transaction), or ``PgSettings``. With settings that name no
     server it starts the embedded PostgreSQL in ``settings.embedded.data_dir`` (or
-    ``data_dir``) and stops it again on ``close``::
+    ``data_dir``), starts it again whenever it dies (``embedded.supervise``; calls fail
+    at once with ``Unavailable`` meanwhile, see ``_supervisor``) and stops it on
+    ``close``::
 
         storage = PgAdminStorage("postgresql://admin@db/mastra")
         await storage.init()          # migrations, system roles
@@ -75,6 +78,7 @@ class PgAdminStorage(AdminStorage):
         self._external_pool = pool
         self._data_dir = data_dir
         self.embedded: EmbeddedPostgres | None = None
+        self.supervisor: EmbeddedSupervisor | None = None
         self._db = Database(None, self.schema)
         self._lock = asyncio.Lock()
         self._ready = False
@@ -121,6 +125,44 @@ class PgAdminStorage(AdminStorage):
             if pool.closed:
                 await pool.open(wait=True, timeout=self.settings.pool_timeout_s)
         self._db.pool = pool
+        if self.embedded is not None and self.settings.embedded.supervise:
+            self.supervisor = EmbeddedSupervisor(
+                self.embedded,
+                self.settings.embedded,
+                on_down=self._embedded_down,
+                on_up=self._embedded_up,
+            )
+            self.supervisor.start()
+            self._db.diagnose = self.supervisor.diagnose
+
+    @property
+    def embedded_status(self) -> EmbeddedStatus | None:
+        """The embedded server's state (up/down, restarts, why it last stopped) while
+        it is supervised; ``None`` with a server of your own or before ``init``."""
+        return self.supervisor.status if self.supervisor is not None else None
+
+    async def _embedded_down(self) -> None:
+        """The embedded server died: fail every call at once from now on, and close
+        the pool, which fails the calls waiting in it for a connection (its
+        connections are dead anyway). ``_embedded_up`` opens a new one."""
+        supervisor = self.supervisor
+        assert supervisor is not None
+        self._db.outage = supervisor.unavailable
+        pool = self._db.pool
+        if pool is not None and pool is not self._external_pool:
+            await pool.close(timeout=1.0)
+
+    async def _embedded_up(self) -> None:
+        """The embedded server runs again: a new pool, and the change listener
+        connects at once instead of at the end of its backoff."""
+        assert self._conninfo_used is not None
+        pool = await self._open_pool(self._conninfo_used)
+        old, self._db.pool = self._db.pool, pool
+        self._db.outage = None
+        if old is not None and old is not pool:
+            await old.close(timeout=1.0)
+        if self.listener is not None:
+            self.listener.retry_now()
 
     async def _init(self) -> None:
         async with self._lock:
@@ -150,22 +192,24 @@ class PgAdminStorage(AdminStorage):
 
     async def _open_pool(self, conninfo: str) -> AsyncConnectionPool[Any]:
         settings = self.settings
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool = CheckedPool(
             conninfo,
+            check_idle=settings.check_connections,
             min_size=settings.pool_min_size,
             max_size=max(settings.pool_max_size, settings.pool_min_size),
             timeout=settings.pool_timeout_s,
             kwargs={"autocommit": True},
-            check=check_idle_connection if settings.check_connections else None,
             reconnect_timeout=settings.reconnect_timeout_s,
             name=f"mastra-admin-pg-{self.schema}",
             open=False,
         )
         try:
             await pool.open(wait=settings.pool_min_size > 0, timeout=settings.pool_timeout_s)
-        except Exception as exc:
+        except BaseException as exc:  # cancelled too: no pool left half open
             await pool.close()
-            raise translate_error(exc) from exc
+            if isinstance(exc, Exception):
+                raise translate_error(exc) from exc
+            raise
         return pool
 
     async def _start_change_tracking(self) -> None:
@@ -194,6 +238,10 @@ class PgAdminStorage(AdminStorage):
     async def _close(self) -> None:
         async with self._lock:
             self._ready = False
+            supervisor, self.supervisor = self.supervisor, None
+            if supervisor is not None:
+                await supervisor.stop()
+            self._db.outage = self._db.diagnose = None
             listener, self.listener, self.changes = self.listener, None, None
             if listener is not None:
                 await listener.stop()
