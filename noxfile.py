@@ -1,6 +1,7 @@
 """Development sessions: tests, one isolated run per distribution, lint, types, benchmarks.
 
 nox -s tests            every distribution in one venv, every test
+nox -s tests-py3.13     the core's and the server's tests again on CPython 3.13
 nox -s tests-unprivileged   as root: the local runner's tests again as an ordinary uid
 nox -s dist-<folder>    one distribution from its built wheel, alone, its own tests
 nox -s lint typecheck   ruff and mypy --strict across the namespace
@@ -91,11 +92,30 @@ def _extra_test_deps() -> list[str]:
     return sorted(set(extra))
 
 
+def _with_embedded(folder: Path) -> str:
+    """The folder as a requirement, with its ``embedded`` extra when it has one: the
+    development install is the whole default platform, engines included."""
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    return (
+        f"{folder}[embedded]"
+        if "embedded" in project.get("optional-dependencies", {})
+        else str(folder)
+    )
+
+
 def _install_all_editable(session: nox.Session) -> None:
     args: list[str] = []
     for folder in _distributions().values():
-        args += ["-e", str(folder)]
+        args += ["-e", _with_embedded(folder)]
     session.install(*args, *TEST_DEPS, *_extra_test_deps())
+
+
+def _interpreter(version: str) -> str:
+    """An interpreter of ``version``: pyenv's when it has one (its shims answer only for
+    the selected versions, which uv cannot use), else whatever uv finds."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = sorted(root.glob(f"{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else version
 
 
 @nox.session(python="3.11")
@@ -104,6 +124,19 @@ def tests(session: nox.Session) -> None:
     _install_all_editable(session)
     env = {k: v for k, v in os.environ.items() if k.startswith("MASTRA_ADMIN_TEST_")}
     session.run("pytest", *_test_paths(), *session.posargs, env=env)
+
+
+SECOND_PYTHON = "3.13"
+"""The other CPython the core and the server are tested on (3.11 is the first)."""
+
+
+@nox.session(name=f"tests-py{SECOND_PYTHON}", python=_interpreter(SECOND_PYTHON))
+def tests_second_python(session: nox.Session) -> None:
+    """The core's and the server's tests on the newest supported CPython."""
+    _install_all_editable(session)
+    env = {k: v for k, v in os.environ.items() if k.startswith("MASTRA_ADMIN_TEST_")}
+    folders = [_distributions()[name] / "tests" for name in ("mastra-admin", "mastra-admin-server")]
+    session.run("pytest", *map(str, folders), *session.posargs, env=env)
 
 
 def _dist_session(folder: Path) -> None:

@@ -74,6 +74,7 @@ class RequestContextMiddleware:
                 break
         request_id = request_id or _next_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -89,6 +90,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(
@@ -107,6 +109,7 @@ async def ready(request: Request) -> Response:
     admin: MastraAdmin = request.app.state.admin
     checks: dict[str, str] = {}
     ok = True
+    retry_after = 5
     for name, ping in (
         ("storage", admin.storage.ping),
         ("observability", _observability_ping(admin)),
@@ -119,13 +122,16 @@ async def ready(request: Request) -> Response:
         except MastraAdminError as exc:
             ok = False
             checks[name] = exc.message
+            hint = exc.details.get("retry_after")
+            if isinstance(hint, int | float) and hint > 0:
+                retry_after = min(retry_after, max(1, int(hint)))
         except Exception as exc:  # a readiness probe reports, it does not crash
             ok = False
             checks[name] = f"{type(exc).__name__}: {exc}"
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status_code=200 if ok else 503,
-        headers=None if ok else {"Retry-After": "5"},
+        headers=None if ok else {"Retry-After": str(retry_after)},
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from mastra_admin.core.errors import MastraAdminError
+from mastra_admin.core.log_config import configure_logging
 from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.settings import MastraAdminSettings, load_settings
 from mastra_admin.server.runtime import run
@@ -32,15 +33,22 @@ _DISTRIBUTION = "mastra-admin-server"
 
 
 def _settings(ctx: click.Context) -> MastraAdminSettings:
+    """The command's settings; the first call also sets up logging from them (every
+    command reads its settings before doing anything)."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
         overrides = {k: v for k, v in obj.get("overrides", {}).items() if v is not None}
         try:
-            obj["settings"] = load_settings(obj.get("config"), **overrides)
+            settings = load_settings(obj.get("config"), **overrides)
         except MastraAdminError as exc:
             raise click.ClickException(exc.message) from exc
-    settings: MastraAdminSettings = obj["settings"]
-    return settings
+        log = {k: v for k, v in obj.get("log", {}).items() if v is not None}
+        if log:
+            settings.log = settings.log.model_copy(update=log)
+        configure_logging(settings.log)
+        obj["settings"] = settings
+    settings_: MastraAdminSettings = obj["settings"]
+    return settings_
 
 
 def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
@@ -70,13 +78,31 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where state lives (default ./.mastra-admin).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    help="Log lines readable (console, the default) or one JSON object each (json); "
+    "setting log.format.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="The least severe level logged (default info); setting log.level.",
+)
 @click.version_option(package_name="mastra-admin-server", prog_name="mastra-admin")
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context,
+    config: Path | None,
+    data_dir: Path | None,
+    log_format: str | None,
+    log_level: str | None,
+) -> None:
     """Operate many Mastra servers from one place."""
     obj = ctx.ensure_object(dict)
     obj["config"] = config
     obj.setdefault("overrides", {})["data_dir"] = data_dir
+    obj["log"] = {"format": log_format, "level": log_level}
 
 
 def command_plugins() -> PluginManager:

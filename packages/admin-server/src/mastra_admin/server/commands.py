@@ -87,7 +87,9 @@ async def worker(ctx: click.Context, once: bool) -> None:
 @run_async
 async def migrate(ctx: click.Context) -> None:
     """Create or upgrade the database and observability schemas (idempotent)."""
-    async with running_admin(_settings(ctx), only={"observability"}):
+    async with running_admin(_settings(ctx), only={"observability"}) as admin:
+        if admin.observability is not None:
+            await admin.observability.ping()  # a server that did not answer is no success
         click.echo("schemas are up to date")
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "ENTRY_POINT_ALIASES",
     "ENTRY_POINT_GROUP",
     "EVENT_HOOKS",
+    "OWN_ADAPTERS",
     "PROVIDER_KINDS",
     "PluginError",
     "PluginInfo",
@@ -96,6 +97,17 @@ the providers of the kinds before its own from the ``ProviderContext``."""
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 """The entry-point group plugin distributions publish their plugin module under."""
+
+OWN_ADAPTERS: Mapping[tuple[str, str], str] = {
+    ("storage", "pg"): "mastra-admin-pg",
+    ("observability", "clickhouse"): "mastra-admin-observability-clickhouse",
+    ("runner", "local"): "mastra-admin-runner-local",
+    ("router", "local"): "mastra-admin-router-local",
+    ("source", "local"): "mastra-admin-source-local",
+}
+"""The distributions of this project's own adapters, by the provider they offer: what
+the message for a provider that is not installed tells the operator to install. The
+core imports none of them."""
 
 ENTRY_POINT_ALIASES: Mapping[str, str] = {
     "pg": "storage-pg",
@@ -477,10 +489,21 @@ class PluginManager:
         found = self._provider_index().get((kind, name))
         if found is None:
             available = self.provider_names(kind)
-            listing = ", ".join(repr(n) for n in available) or "none (install an adapter)"
+            listing = ", ".join(repr(n) for n in available) or "none"
+            distribution = OWN_ADAPTERS.get((kind, name))
+            hint = (
+                f"; install it with: pip install {distribution}"
+                if distribution is not None
+                else "; install the distribution that provides it (see docs/plugins.md)"
+            )
             raise PluginError(
-                f"no {kind} provider named {name!r} is installed; available: {listing}",
-                details={"kind": kind, "provider": name, "available": available},
+                f"no {kind} provider named {name!r} is installed (available: {listing}){hint}",
+                details={
+                    "kind": kind,
+                    "provider": name,
+                    "available": available,
+                    "distribution": distribution,
+                },
             )
         return found[0]
 

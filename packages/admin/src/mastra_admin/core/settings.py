@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 
 from mastra_admin.core.errors import InvalidInput
+from mastra_admin.core.log_config import LogSettings
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -144,6 +145,7 @@ class MastraAdminSettings(BaseSettings):
     )
     plugins_deny: list[str] = Field(default_factory=list, description="Plugins never to load.")
     builds: BuildSettings = Field(default_factory=BuildSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     encryption: ProviderSection = _section("aes-gcm")
     file_storage: ProviderSection = _section("local")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
 import structlog
 
+from mastra_admin.core.errors import Unavailable
 from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.observability import ObservabilityBackend
 from mastra_admin.observability.clickhouse._query import ClickHouseQueryProvider
@@ -35,6 +38,11 @@ class ClickHouseObservability(ObservabilityBackend):
     ``init()`` migrates the schema; ``query`` reads; ``ingestion_worker()`` writes.
     In the embedded set-up the worker and the queries must run in this process: the
     engine's data folder admits one process.
+
+    A ClickHouse server that does not answer at start does not stop the platform:
+    ``init()`` logs it and migrates in the background once the server answers (with
+    backoff up to ``max_backoff_s``); meanwhile queries are ``Unavailable`` and the
+    ingestion worker leaves the files waiting.
     """
 
     type: ClassVar[str] = "clickhouse"
@@ -65,15 +73,38 @@ class ClickHouseObservability(ObservabilityBackend):
         )
         self.query = ClickHouseQueryProvider(self.transport, self.settings.database)
         self._workers: list[ClickHouseIngestionWorker] = []
+        self._migrating: asyncio.Task[None] | None = None
 
     @property
     def description(self) -> str:
         return f"{self.transport.description}, database {self.settings.database}"
 
     async def init(self) -> None:
-        await self.schema.migrate()
+        try:
+            await self.schema.migrate()
+        except Unavailable as exc:
+            if isinstance(self.transport, ChdbTransport):
+                raise
+            _log.warning(
+                "clickhouse.unavailable_at_start", where=self.description, error=exc.message
+            )
+            self._migrating = asyncio.create_task(self._migrate_when_it_answers())
+            return
         released = await self.transport.release_unused_memory()
         _log.info("clickhouse.ready", where=self.description, released_mb=released >> 20)
+
+    async def _migrate_when_it_answers(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.schema.migrate()
+            except Unavailable as exc:
+                delay = min(delay * 2, self.settings.max_backoff_s)
+                _log.info("clickhouse.still_unavailable", error=exc.message, retry_s=delay)
+                continue
+            _log.info("clickhouse.ready", where=self.description, released_mb=0)
+            return
 
     async def check(self) -> SchemaStatus:
         return await self.schema.status()
@@ -110,8 +141,15 @@ class ClickHouseObservability(ObservabilityBackend):
 
     async def ping(self) -> None:
         await self.transport.ping()
+        if self._migrating is not None and not self._migrating.done():
+            raise Unavailable("ClickHouse answers, but its schema is not migrated yet")
 
     async def close(self) -> None:
+        if self._migrating is not None:
+            self._migrating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._migrating
+            self._migrating = None
         for worker in self._workers:
             if worker.status().running:
                 await worker.stop(drain=False)

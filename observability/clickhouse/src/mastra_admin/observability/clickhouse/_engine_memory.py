@@ -29,6 +29,8 @@ from typing import Any
 
 import structlog
 
+from mastra_admin.core.errors import Unavailable
+
 __all__ = ["load_chdb_session", "release_engine_pages"]
 
 _log = structlog.get_logger("mastra_admin.observability.clickhouse")
@@ -71,6 +73,12 @@ def load_chdb_session() -> Any:
     try:
         with _without_pyarrow():
             from chdb import session
+    except ImportError as exc:
+        raise Unavailable(
+            "the embedded ClickHouse engine (chDB) is not installed: pip install"
+            " 'mastra-admin-observability-clickhouse[embedded]' (or"
+            " 'mastra-admin-server[platform]'), or give observability.url a ClickHouse server"
+        ) from exc
     finally:
         if ours:
             os.environ.pop("JE_MALLOC_CONF", None)

