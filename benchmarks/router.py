@@ -7,16 +7,21 @@ a naive aiohttp proxy (Application + ClientSession defaults, bodies read whole) 
 through the router (``python -m mastra_admin.routers.local``, on uvloop and on
 asyncio's own loop), in interleaved rounds so that load from elsewhere on the machine
 hits every subject alike; each proxy's CPU time per request comes from /proc. The
-latency each proxy adds is measured at one connection (median of short rounds), and
-the router's memory with 1,000 open connections. Needs ``wrk`` and ``nginx`` on PATH
+latency each proxy adds is measured at one connection (median of short rounds), the
+router's normal-request latency and throughput with and without 500 slow clients
+held open (slowloris connections that send a header line every second and never
+finish their head) and how long the router lets them live, and the router's memory
+with 1,000 open connections. Needs ``wrk`` and ``nginx`` on PATH
 (``apt-get install wrk nginx``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -28,14 +33,83 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks._report import Figure
+from mastra_admin.routers.local import LocalRouterSettings
 
 BENCH = "router"
 HOST = "bench-main.team.localhost"
 BODY = '{"ok":true,"agent":"weather","text":"sunny, 21 degrees"}'
 DURATION_S = int(os.environ.get("ROUTER_BENCH_SECONDS", "10"))
 LATENCY_ROUNDS = 5
+# Every bench client is 127.0.0.1: the per-client cap would refuse the 1,000 held
+# connections and the slow clients, so the router under test has none.
+SLOW_CLIENTS = 500
+SLOW_LINE_S = 1.0  # a header line from each slow client this often
+SLOW_ROUNDS = 5
+
+# The slow clients, in a process of their own. Each connection sends a request line
+# and one header, then a header line every SLOW_LINE_S and never the blank line; when
+# the router closes it, it records how long it was held and opens another. SIGTERM
+# ends them and prints the counts and held times as JSON.
+SLOW_CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, random, signal, sys, time
+
+    PORT, COUNT, EVERY, HOST = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    stats = {"opened": 0, "closed_by_router": 0, "answered_408": 0, "connect_errors": 0}
+    held = []
+
+    async def one() -> None:
+        await asyncio.sleep(random.random() * EVERY)  # spread the lines over the period
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+            except OSError:
+                stats["connect_errors"] += 1
+                await asyncio.sleep(EVERY)
+                continue
+            opened = time.monotonic()
+            stats["opened"] += 1
+            writer.write(b"GET /api/agents HTTP/1.1\\r\\nHost: %s\\r\\n" % HOST.encode())
+            read = asyncio.ensure_future(reader.read(65536))
+            n = 0
+            try:
+                while True:
+                    done, _ = await asyncio.wait({read}, timeout=EVERY)
+                    if done:
+                        break
+                    writer.write(b"X-Slow-%d: still here\\r\\n" % n)
+                    n += 1
+                try:
+                    data = read.result()
+                except ConnectionError:
+                    data = b""
+                held.append(time.monotonic() - opened)
+                stats["closed_by_router"] += 1
+                stats["answered_408"] += data.startswith(b"HTTP/1.1 408 ")
+            finally:
+                read.cancel()
+                writer.close()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        tasks = [asyncio.create_task(one()) for _ in range(COUNT)]
+        while stats["opened"] < COUNT:
+            await asyncio.sleep(0.01)
+        print("ready", flush=True)
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stats["held"] = held
+        print(json.dumps(stats), flush=True)
+
+    asyncio.run(main())
+    """
+)
 
 NAIVE_PROXY = textwrap.dedent(
     """
@@ -136,6 +210,18 @@ def _cpu_s(pid: int) -> float:
         fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def _median(results: list[WrkResult]) -> WrkResult:
+    """Each figure's median over rounds (a burst of load from elsewhere spoils one
+    round, not the figure)."""
+    return WrkResult(
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        errors=sum(r.errors for r in results),
+        requests=sum(r.requests for r in results),
+    )
 
 
 @dataclass
@@ -281,6 +367,8 @@ def engine_cpu_us(requests: int = 20_000) -> float:
             read_timeout_s=60,
             upstream_keepalive_s=3600,
             client_keepalive_s=75,
+            header_timeout_s=15,
+            body_idle_timeout_s=60,
         )
         client = engine()
         client.connection_made(Transport())
@@ -299,6 +387,29 @@ def engine_cpu_us(requests: int = 20_000) -> float:
         return best * 1e6 / (requests // 5)
 
     return asyncio.run(measure())
+
+
+@contextmanager
+def _slow_clients(script: Path, port: int, stats: list[dict[str, Any]]) -> Iterator[None]:
+    """``SLOW_CLIENTS`` slowloris connections held open (reopened when the router
+    closes them) for the duration of the block; their counts are appended to ``stats``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port), str(SLOW_CLIENTS), str(SLOW_LINE_S), HOST],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the slow clients did not connect")
+        yield
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        stats.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def run() -> list[Figure]:
@@ -335,9 +446,19 @@ def run() -> list[Figure]:
     )
     naive_script = work / "naive_proxy.py"
     naive_script.write_text(NAIVE_PROXY)
+    slow_script = work / "slow_clients.py"
+    slow_script.write_text(SLOW_CLIENT)
     python = sys.executable
     route = f"bench-main.team=127.0.0.1:{up}"
-    router_cmd = [python, "-m", "mastra_admin.routers.local", "--health-interval", "0"]
+    router_cmd = [
+        python,
+        "-m",
+        "mastra_admin.routers.local",
+        "--health-interval",
+        "0",
+        "--max-connections-per-client",
+        "0",
+    ]
     rounds = 2
     seconds = max(1, DURATION_S // rounds)
     try:
@@ -396,6 +517,49 @@ def run() -> list[Figure]:
             print(
                 "  1 conn p50/p99 (median of rounds): "
                 + ", ".join(f"{k} {v.p50_ms:.3f}/{v.p99_ms:.3f} ms" for k, v in one.items()),
+                flush=True,
+            )
+
+            # Normal requests with and without slow clients, in interleaved rounds on
+            # the same router (at 32 connections: throughput and p99; at one: p99),
+            # the median round of each. Each round's slow clients are new and live
+            # shorter than the header timeout: they are all held open meanwhile.
+            calm: list[WrkResult] = []
+            attacked: list[WrkResult] = []
+            calm_one: list[WrkResult] = []
+            attacked_one: list[WrkResult] = []
+            for _ in range(SLOW_ROUNDS):
+                calm.append(wrk(ours, 32, seconds))
+                calm_one.append(wrk(ours, 1, 2, threads=1))
+                with _slow_clients(slow_script, ours, []):
+                    attacked.append(wrk(ours, 32, seconds))
+                    attacked_one.append(wrk(ours, 1, 2, threads=1))
+                time.sleep(0.5)
+            # Then the slow clients alone, past the header timeout: how long the router
+            # lets them live, and its own CPU meanwhile.
+            header_timeout = LocalRouterSettings().header_timeout_s
+            slow: list[dict[str, Any]] = []
+            with _slow_clients(slow_script, ours, slow):
+                before = _cpu_s(router.pid)
+                time.sleep(header_timeout + 3)
+                slow_cpu_ms = (_cpu_s(router.pid) - before) * 1000 / (header_timeout + 3)
+            time.sleep(0.5)
+            calm_m, attacked_m = _median(calm), _median(attacked)
+            calm_p99_1 = statistics.median(r.p99_ms for r in calm_one)
+            attacked_p99_1 = statistics.median(r.p99_ms for r in attacked_one)
+            lifetimes = sorted(slow[0]["held"])
+            slow_closed = slow[0]["closed_by_router"]
+            slow_408 = slow[0]["answered_408"]
+            held_p50 = statistics.median(lifetimes) if lifetimes else float("inf")
+            held_max = lifetimes[-1] if lifetimes else float("inf")
+            print(
+                f"  {SLOW_CLIENTS} slow clients: 32 conns {attacked_m.rps:.0f} rps p99"
+                f" {attacked_m.p99_ms:.2f} ms (without: {calm_m.rps:.0f} rps p99"
+                f" {calm_m.p99_ms:.2f} ms; errors {attacked_m.errors}/{calm_m.errors});"
+                f" 1 conn p99 {attacked_p99_1:.3f} ms (without: {calm_p99_1:.3f} ms);"
+                f" alone: router CPU {slow_cpu_ms:.1f} ms/s, {slow_closed} closed"
+                f" ({slow_408} with 408), held {held_p50:.2f} s median, {held_max:.2f} s"
+                f" at most (header timeout {header_timeout} s)",
                 flush=True,
             )
 
@@ -512,6 +676,58 @@ def run() -> list[Figure]:
             reference_label="nginx added",
             goal="<= 2 ms",
             met=mine.p99_ms - direct.p99_ms <= 2.0,
+        ),
+        Figure(
+            BENCH,
+            f"normal p99 at 32 conns, {SLOW_CLIENTS} slow clients (median of {SLOW_ROUNDS})",
+            attacked_m.p99_ms,
+            "ms",
+            reference=calm_m.p99_ms,
+            reference_label="without slow clients",
+            goal="<= 1.5x without",
+            met=attacked_m.p99_ms <= 1.5 * calm_m.p99_ms and attacked_m.errors == 0,
+        ),
+        Figure(
+            BENCH,
+            f"normal rps at 32 conns, {SLOW_CLIENTS} slow clients (median of {SLOW_ROUNDS})",
+            attacked_m.rps,
+            "rps",
+            reference=calm_m.rps,
+            reference_label="without slow clients",
+        ),
+        Figure(
+            BENCH,
+            f"normal p99 at 1 conn, {SLOW_CLIENTS} slow clients (median of {SLOW_ROUNDS})",
+            attacked_p99_1,
+            "ms",
+            reference=calm_p99_1,
+            reference_label="without slow clients",
+        ),
+        Figure(
+            BENCH,
+            f"router CPU with {SLOW_CLIENTS} slow clients (no other load, incl. closing)",
+            slow_cpu_ms,
+            "ms/s",
+            reference=1000.0,
+            reference_label="one core",
+        ),
+        Figure(
+            BENCH,
+            "a slow client's connection held, median (its own clock)",
+            held_p50,
+            "s",
+            reference=header_timeout,
+            reference_label="header timeout",
+            goal="<= timeout + 1 s (a sweep)",
+            met=held_p50 <= header_timeout + 1.0 and slow_closed >= SLOW_CLIENTS,
+        ),
+        Figure(
+            BENCH,
+            "a slow client's connection held, longest (its own clock)",
+            held_max,
+            "s",
+            reference=header_timeout,
+            reference_label="header timeout",
         ),
         Figure(
             BENCH,

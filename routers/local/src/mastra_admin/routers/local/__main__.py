@@ -41,6 +41,16 @@ async def _serve(args: argparse.Namespace) -> None:
         tls=args.tls,
         health_interval_s=args.health_interval,
         sync_interval_s=0,
+        **{
+            name: value
+            for name, value in (
+                ("header_timeout_s", args.header_timeout),
+                ("body_idle_timeout_s", args.body_idle_timeout),
+                ("keepalive_timeout_s", args.keepalive_timeout),
+                ("max_connections_per_client", args.max_connections_per_client),
+            )
+            if value is not None  # not given: the settings' default
+        },
     )
     router = LocalEdgeRouter(settings, StaticRouteStore())
     await router.start()
@@ -75,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-domain", default="localhost")
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--health-interval", type=float, default=15.0)
+    parser.add_argument("--header-timeout", type=float, help="seconds (header_timeout_s)")
+    parser.add_argument("--body-idle-timeout", type=float, help="seconds (body_idle_timeout_s)")
+    parser.add_argument("--keepalive-timeout", type=float, help="seconds (keepalive_timeout_s)")
+    parser.add_argument(
+        "--max-connections-per-client", type=int, help="0 = no limit (max_connections_per_client)"
+    )
     parser.add_argument("--route", type=_parse_route, action="append", default=[])
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop")
     args = parser.parse_args(argv)

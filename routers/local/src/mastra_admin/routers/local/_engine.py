@@ -11,8 +11,21 @@ turns both connections into a byte tunnel.
 
 The per-request path is kept short on purpose (it is most of the proxy's CPU): one
 dict lookup for the host, each header name lowered once and copied into the
-outgoing head, no timer per request (a sweep enforces read timeouts), request ids
+outgoing head, no timer per request (a sweep enforces every timeout), request ids
 from a counter rather than the system's random source.
+
+Slow clients are the sweep's business too. Every ``sweep_interval_s`` it looks at
+each client connection and at what it is doing: a request head still arriving must
+be complete ``header_timeout_s`` after it began (however steadily it trickles in:
+that is the slowloris attack), a request body must not stall for
+``body_idle_timeout_s``, a connection between requests is closed after the
+keep-alive. A connection waiting for or receiving an answer (an SSE stream) is timed
+by the upstream's read timeout only, and a WebSocket tunnel by nothing. Progress is
+read from what the request path records anyway (the request being received, whether
+its head is complete) and from a count of body pieces, so timing a request costs two
+attribute stores, no timer and no extra clock read; the price is precision: a limit
+is enforced up to one sweep interval late. Each client address may hold
+``max_connections_per_client`` connections at once, counted on accept and close.
 """
 
 from __future__ import annotations
@@ -50,6 +63,10 @@ _COLON: Final = b": "
 _CRLF: Final = b"\r\n"
 _FOLLOW_REPOINTS: Final = 2
 _MAX_HEAD: Final = 64 * 1024  # request line and headers
+# Why the sweep closed a client connection (the keys of its log line).
+_HEAD: Final = "header_timeout"
+_BODY: Final = "body_idle_timeout"
+_IDLE: Final = "keepalive_timeout"
 
 
 class _HeadTooLarge(Exception):
@@ -72,6 +89,9 @@ class ProxyEngine:
         read_timeout_s: float,
         upstream_keepalive_s: float,
         client_keepalive_s: float,
+        header_timeout_s: float,
+        body_idle_timeout_s: float,
+        max_connections_per_client: int = 0,
         max_upstream_connections: int = 0,
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -79,6 +99,15 @@ class ProxyEngine:
         self.scheme = scheme.encode()
         self.read_timeout_s = read_timeout_s
         self.client_keepalive_s = client_keepalive_s
+        self.header_timeout_s = header_timeout_s
+        self.body_idle_timeout_s = body_idle_timeout_s
+        self.max_per_client = max_connections_per_client
+        # Open connections per client address (refused ones included until they close).
+        self.per_client: dict[bytes, int] = {}
+        # Connections refused and closed for slowness since the last sweep, so that an
+        # attack makes one log line per sweep rather than one per connection.
+        self.refused: dict[bytes, int] = {}
+        self.timed_out: dict[str, int] = {}
         self.pool = UpstreamPool(
             self.loop,
             connect_timeout_s=connect_timeout_s,
@@ -98,19 +127,40 @@ class ProxyEngine:
 
     @property
     def sweep_interval_s(self) -> float:
-        """How often ``sweep`` should run: read timeouts are enforced by it."""
-        return min(1.0, self.read_timeout_s / 4)
+        """How often ``sweep`` should run: every timeout is enforced by it, so a
+        quarter of the shortest keeps each one within 25% (and at most 1 s) of its
+        setting."""
+        return min(
+            1.0,
+            self.read_timeout_s / 4,
+            self.header_timeout_s / 4,
+            self.body_idle_timeout_s / 4,
+            self.client_keepalive_s / 4,
+        )
 
     def sweep(self) -> None:
-        """Time out silent upstreams, close client connections idle past their
-        keep-alive and stale pooled upstream connections."""
+        """Time out silent upstreams and slow or idle clients, close stale pooled
+        upstream connections; log what was closed or refused since the last sweep."""
         now = _now()
+        timed_out = self.timed_out
         for conn in list(self.connections):
-            if conn.exchanges:
-                conn.exchanges[0].check_timeout(now)
-            elif conn.tunnel is None and now - conn.idle_since > self.client_keepalive_s:
-                conn.close()
+            reason = conn.sweep(now)
+            if reason is not None:
+                timed_out[reason] = timed_out.get(reason, 0) + 1
         self.pool.sweep(now)
+        timed_out.pop(_IDLE, None)  # the keep-alive ending is routine, not news
+        if timed_out:
+            _log.info("proxy.slow_clients_closed", **timed_out)
+            timed_out.clear()
+        if self.refused:
+            worst = sorted(self.refused.items(), key=lambda item: -item[1])[:5]
+            _log.warning(
+                "proxy.connections_refused",
+                limit=self.max_per_client,
+                refused=sum(self.refused.values()),
+                clients={peer.decode("latin-1"): n for peer, n in worst},
+            )
+            self.refused.clear()
 
     async def shutdown(self, grace_s: float) -> None:
         """Close idle connections now, give requests in flight ``grace_s``, then cut."""
@@ -299,7 +349,14 @@ class ClientConnection(asyncio.Protocol):
         self.exchanges: deque[Exchange] = deque()
         self.receiving: Exchange | None = None
         self.tunnel: UpstreamConnection | None = None
-        self.idle_since = _now()
+        # Moved on by every finished exchange: while it equals ``opened`` the
+        # connection has not been answered yet (and owes its first head).
+        self.opened = self.idle_since = _now()
+        # What the sweep last saw arriving (the request, -1 for its head or its body
+        # reads so far) and since when: its clock for the header and body timeouts.
+        self.watched: Exchange | None = None
+        self.watched_mark = -1
+        self.watched_since = 0.0
         self.write_paused = False
         self.closing = False
         self.tls = False
@@ -315,7 +372,34 @@ class ClientConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and peername:
             self.peer = str(peername[0]).encode()
-        self.engine.connections.add(self)
+        engine = self.engine
+        count = engine.per_client.get(self.peer, 0) + 1
+        engine.per_client[self.peer] = count
+        if 0 < engine.max_per_client < count:
+            self._refuse()
+            return
+        engine.connections.add(self)
+
+    def _refuse(self) -> None:
+        """Past the per-client cap: answer 429 before any request and close. Nothing
+        is read, so the connection costs no parsing and holds no state; a client that
+        has not written its request yet reads the reason, one that has may see a reset
+        instead (closing with unread data makes the kernel send one)."""
+        engine = self.engine
+        engine.refused[self.peer] = engine.refused.get(self.peer, 0) + 1
+        self.closing = True
+        self.write(
+            error_response(
+                429,
+                "too_many_connections",
+                f"This client already has {engine.max_per_client} connections open to "
+                "the router; close one or retry later.",
+                accept=b"",
+                request_id=engine.request_id(),
+                close=True,
+            )
+        )
+        self.close()
 
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
@@ -352,7 +436,13 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.closing = True
-        self.engine.connections.discard(self)
+        engine = self.engine
+        engine.connections.discard(self)
+        count = engine.per_client.get(self.peer, 0) - 1
+        if count > 0:
+            engine.per_client[self.peer] = count
+        else:
+            engine.per_client.pop(self.peer, None)
         if self.tunnel is not None:
             tunnel, self.tunnel = self.tunnel, None
             tunnel.close()
@@ -502,6 +592,83 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    # --- time (the engine's sweep) -------------------------------------------------
+
+    def sweep(self, now: float) -> str | None:
+        """Enforce the timeouts of this connection; returns why it was closed, if it was.
+
+        What is timed follows what the connection is doing:
+
+        - a tunnel (after ``101``): nothing, it is the two ends' business;
+        - an answer awaited or streaming (SSE): the upstream's read timeout only, a
+          client reading a stream is not idle;
+        - a request head arriving: ``header_timeout_s`` from its first byte, or from
+          the opening for a connection's first request (a connection that says
+          nothing is a slowloris too), however steadily it trickles in;
+        - a request body arriving: ``body_idle_timeout_s`` without a byte, so an
+          upload of any size lasts as long as it keeps sending;
+        - nothing (between requests): the keep-alive timeout.
+
+        Time during which the proxy itself holds the client back (reading paused by
+        back-pressure or behind a pipelined request) does not count. Progress is
+        read from what the request path records (the request being received, its
+        body reads) rather than timed per request, so a limit is enforced up to a
+        sweep interval late, never early.
+        """
+        if self.tunnel is not None or self.closing:
+            return None
+        exchanges = self.exchanges
+        if exchanges:
+            exchanges[0].check_timeout(now)
+            if self.closing:
+                return None
+        engine = self.engine
+        receiving = self.receiving
+        if receiving is None:
+            self.watched = None
+            if exchanges:
+                return None
+            fresh = self.idle_since == self.opened
+            if now - self.idle_since <= (
+                engine.header_timeout_s if fresh else engine.client_keepalive_s
+            ):
+                return None
+            self.close()
+            return _HEAD if fresh else _IDLE
+        head = not receiving.method  # set once llhttp has the whole head
+        mark = -1 if head else receiving.body_reads
+        if (
+            receiving is not self.watched
+            or mark != self.watched_mark
+            or self._pauses
+            or (mark == 0 and receiving.awaits_continue())
+        ):
+            # Something new, progress, or a silence that is not the client's: the
+            # clock starts now (the first head of a connection: at its opening).
+            fresh = head and not exchanges and self.idle_since == self.opened
+            self.watched, self.watched_mark = receiving, mark
+            self.watched_since = self.opened if fresh and not self._pauses else now
+        limit = engine.header_timeout_s if head else engine.body_idle_timeout_s
+        if now - self.watched_since <= limit:
+            return None
+        if not head:
+            receiving.client_stalled()
+            return _BODY
+        if not exchanges:
+            # Nothing is being answered, so a 408 cannot come out of order.
+            self.write(
+                error_response(
+                    408,
+                    "request_timeout",
+                    "The request line and headers did not arrive in time.",
+                    accept=receiving.accept,
+                    request_id=engine.request_id(),
+                    close=True,
+                )
+            )
+        self.close()
+        return _HEAD
+
 
 class Exchange:
     """One request and its response, from the parsed head to the last byte back.
@@ -517,9 +684,11 @@ class Exchange:
         "_switching",
         "_upstream_keep_alive",
         "accept",
+        "body_reads",
         "chunked",
         "client",
         "connect_task",
+        "continued",
         "done",
         "drop",
         "early_data",
@@ -558,8 +727,9 @@ class Exchange:
 
     def __init__(self, client: ClientConnection) -> None:
         self.client = client
-        # the request, as llhttp reports it
-        self.method = b"GET"
+        # the request, as llhttp reports it; the method stays empty until the head
+        # is complete (the sweep reads it so)
+        self.method = b""
         self.path = b""
         self.parts: list[bytes] = []
         self.host: bytes | None = None
@@ -582,6 +752,8 @@ class Exchange:
         self.pending: list[bytes] | None = []
         self.pending_size = 0
         self.early_data = b""
+        self.body_reads = 0  # request body pieces received: the sweep's sign of progress
+        self.continued = False  # a 100 Continue was passed on
         self.quiet_mark = -1
         self.quiet_since = 0.0
         self.request_complete = False
@@ -786,6 +958,7 @@ class Exchange:
     # --- request body --------------------------------------------------------------
 
     def request_body(self, body: bytes) -> None:
+        self.body_reads += 1
         if self.done:
             return
         data = b"%x\r\n%s\r\n" % (len(body), body) if self.chunked else body
@@ -848,6 +1021,8 @@ class Exchange:
         if 100 <= status < 200 and status != 101:
             # Interim (100 Continue, 103 Early Hints): passed on to HTTP/1.1 clients.
             self._interim = True
+            if status == 100:
+                self.continued = True
             if self.http11:
                 self._out.append(
                     b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, self.r_reason, b"".join(parts))
@@ -1025,6 +1200,30 @@ class Exchange:
     def client_resumed(self) -> None:
         if self.upstream is not None:
             self.upstream.resume_reading()
+
+    def awaits_continue(self) -> bool:
+        """Whether the client waits for ``100 Continue`` before sending its body (its
+        silence is then the upstream's, timed by the read timeout)."""
+        return self.expect_continue and not self.continued and not self.done
+
+    def client_stalled(self) -> None:
+        """The client stopped sending its body for ``body_idle_timeout_s``: answer 408
+        when nothing has been answered yet, else end the connection (an answer that
+        has begun cannot be replaced, so the client's connection is cut)."""
+        self.keep_alive = False
+        client = self.client
+        if self.done:
+            client.close()  # already answered (a 404 whose body was being read away)
+            return
+        if self.response_started:
+            self.abort()
+            client.abort()
+            return
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.exchange = None
+            upstream.close()
+        self.respond_local(408, "request_timeout", "The request body stopped arriving.")
 
     def check_timeout(self, now: float) -> None:
         """Called by the engine's sweep: end the exchange if its upstream has been

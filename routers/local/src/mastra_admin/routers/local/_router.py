@@ -36,7 +36,6 @@ _log = structlog.get_logger("mastra_admin.routers.local")
 _SUBDOMAIN = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
 _DEFAULT_TLS_DIR = Path(".mastra-admin") / "router" / "tls"
 _HEALTH_CONCURRENCY = 8
-_CLIENT_KEEPALIVE_S = 75.0
 _SHUTDOWN_GRACE_S = 2.0
 
 
@@ -132,7 +131,10 @@ class LocalEdgeRouter(EdgeRouterProvider):
             connect_timeout_s=s.connect_timeout_s,
             read_timeout_s=s.read_timeout_s,
             upstream_keepalive_s=s.upstream_keepalive_s,
-            client_keepalive_s=_CLIENT_KEEPALIVE_S,
+            client_keepalive_s=s.keepalive_timeout_s,
+            header_timeout_s=s.header_timeout_s,
+            body_idle_timeout_s=s.body_idle_timeout_s,
+            max_connections_per_client=s.max_connections_per_client,
             max_upstream_connections=s.max_upstream_connections,
         )
         try:
@@ -143,7 +145,15 @@ class LocalEdgeRouter(EdgeRouterProvider):
             raise Unavailable(f"the router cannot set up TLS: {exc}") from exc
         try:
             listener = await asyncio.get_running_loop().create_server(
-                engine, s.host, s.port, ssl=context, reuse_address=True, backlog=1024
+                engine,
+                s.host,
+                s.port,
+                ssl=context,
+                # A TLS handshake comes before any request head: the same bound (the
+                # engine sees a connection, and counts it per client, only after it).
+                ssl_handshake_timeout=s.header_timeout_s if context is not None else None,
+                reuse_address=True,
+                backlog=1024,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE and s.listen == "auto":

@@ -76,6 +76,41 @@ class LocalRouterSettings(BaseModel):
         description="Idle pooled upstream connections are closed after this; below "
         "Node's 5 s keep-alive so that the proxy never reuses a connection the server closed.",
     )
+    header_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="A client must send a whole request head (request line and headers) "
+        "within this many seconds of its first byte, or of opening the connection for its "
+        "first request, however steadily the bytes trickle in; else it gets 408 and the "
+        "connection is closed (a slowloris defence). A head is one packet for a browser; "
+        "15 s is a quarter of nginx's and Caddy's 60 s, so that a slow client holds a "
+        "connection four times less long, and above the 10 s after which Chromium drops "
+        "an unused preconnected socket, so that the browser, not the router, ends those. "
+        "Bounds the TLS handshake too.",
+    )
+    body_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest silence while a request body is arriving (nginx's "
+        "client_body_timeout): past it the client gets 408, or the connection is cut when "
+        "the answer has begun. Idle time, not a total: an upload of any size lasts as long "
+        "as it keeps sending.",
+    )
+    keepalive_timeout_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="An idle client connection between requests is closed after this "
+        "(nginx's keepalive_timeout). Connections waiting for or streaming an answer (SSE) "
+        "are timed by read_timeout_s instead, and WebSocket tunnels not at all.",
+    )
+    max_connections_per_client: int = Field(
+        default=256,
+        ge=0,
+        description="Connections one client address may hold open at once (0 = no limit); "
+        "past it a new connection gets 429 and is closed at once. 256 is Chromium's limit "
+        "for a whole browser (6 per host), so one browser never reaches it; on the default "
+        "loopback listener every client is 127.0.0.1, so raise it for load tests.",
+    )
     max_upstream_connections: int = Field(
         default=0, ge=0, description="Pooled upstream connections per target (0 = no limit)."
     )
