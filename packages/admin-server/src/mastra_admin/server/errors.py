@@ -121,7 +121,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    details: dict[str, Any] = {}
+    if exc.status_code == 405 and "Allow" in headers:  # the router lists the path's methods
+        details["allowed"] = [method.strip() for method in headers["Allow"].split(",")]
+    return error_response(exc.status_code, code, message, details, headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

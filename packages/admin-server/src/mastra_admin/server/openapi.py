@@ -81,11 +81,18 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
                 )
         if endpoint.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": endpoint.body_required,
                 "content": {
                     "application/json": {"schema": schemas.ref(endpoint.body, "validation")}
                 },
             }
+            if endpoint.method == "PATCH":
+                operation["requestBody"]["description"] = (
+                    "The fields to change: those left out keep their value ({} changes"
+                    " nothing). A missing body is refused."
+                )
+            elif not endpoint.body_required:
+                operation["requestBody"]["description"] = "Optional: no body means {}."
         if endpoint.status_code == 204:
             operation["responses"]["204"] = {"description": "done"}
         else:
@@ -96,6 +103,8 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
                 }
             operation["responses"][str(endpoint.status_code)] = response
         errors = {422: "invalid input", 404: "not found"}
+        if endpoint.body is not None:
+            errors[413] = "the request body is over the size limit"
         if endpoint.auth:
             errors |= {401: "not signed in", 403: "not allowed", 429: "too many failed sign-ins"}
         errors |= {503: "a dependency is unavailable"}

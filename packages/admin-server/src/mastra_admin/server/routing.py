@@ -13,13 +13,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mastra_admin.core.errors import InvalidInput, PayloadTooLarge, PermissionDenied
+from mastra_admin.core.inputs import RFC3339_RE
 from mastra_admin.core.rbac import Principal
 from mastra_admin.server.auth import authenticate
 from mastra_admin.server.cache import ResponseCache
@@ -83,6 +85,17 @@ class Endpoint:
     @property
     def auth(self) -> bool:
         return self.access != "public"
+
+    @property
+    def body_required(self) -> bool:
+        """Whether a request must carry a body: always for PATCH and PUT (a missing body
+        is a client's mistake, not a change of nothing: that is ``{}``); for a POST when
+        its model has a required field. A POST that may omit its body means ``{}``."""
+        if self.body is None:
+            return False
+        if self.method != "POST":
+            return True
+        return any(info.is_required() for info in self.body.model_fields.values())
 
     @property
     def operation_id(self) -> str:
@@ -187,11 +200,22 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_model(request: Request, endpoint: Endpoint, limit: int) -> BaseModel:
+    """The endpoint's body model from the request. An empty body is ``{}`` unless the
+    body is required. Validation is strict, in JSON mode, as the JSON schema reads:
+    strings are no numbers, numbers no booleans or dates (an enum or a date still comes
+    as its string)."""
+    assert endpoint.body is not None
     raw = await read_body(request, limit)
     if not raw.strip():
-        return {}
-    return parse_json(raw)
+        if endpoint.body_required:
+            raise InvalidInput(
+                "the request needs a JSON body (for a change, the fields to change)",
+                details={"field": "body"},
+            )
+        raw = b"{}"
+    parse_json(raw)  # syntax and nesting, refused in the API's words
+    return endpoint.body.model_validate_json(raw, strict=True)
 
 
 def _response_cache(request: Request, admin: MastraAdmin) -> ResponseCache | None:
@@ -244,8 +268,7 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
         body = None
         if endpoint.body is not None:
             limit = endpoint.max_body or request.app.state.settings.max_body_bytes
-            payload = await _read_json(request, limit)
-            body = endpoint.body.model_validate(payload)
+            body = await _read_model(request, endpoint, limit)
         query = None
         if endpoint.query is not None:
             query = _parse_query(endpoint.query, request)
@@ -268,16 +291,103 @@ def _endpoint_app(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]
 
 
 def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+    """The query as its model: each value read as the JSON type the model's schema
+    gives the parameter (``5`` a number, ``true`` a boolean, anything else a string),
+    then validated strictly, as for a body. So ``include_stopped=yes`` is no boolean
+    and ``start=0.5`` no date-time, as the document says."""
+    kinds = _query_kinds(model)
     data: dict[str, Any] = {}
+    wrong: list[dict[str, Any]] = []
     for key in request.query_params:
         values = request.query_params.getlist(key)
-        annotation = model.model_fields.get(key)
-        is_list = annotation is not None and "list" in str(annotation.annotation)
-        data[key] = values if is_list else values[-1]
+        kind = kinds.get(key, _Kind(frozenset(), None, False))
+        if kind.item is not None:
+            data[key] = [_query_value(value, kind.item) for value in values]
+        else:
+            data[key] = _query_value(values[-1], kind.types)
+            if kind.date_time and not RFC3339_RE.fullmatch(values[-1]):
+                wrong.append(
+                    {
+                        "field": key,
+                        "message": "must be an RFC 3339 date-time with an offset",
+                        "type": "datetime_format",
+                    }
+                )
+    if wrong:
+        raise InvalidInput("the request is not valid", details={"fields": wrong})
+    return model.model_validate_json(json.dumps(data), strict=True)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    types: frozenset[str]
+    """The JSON types a parameter takes."""
+    item: frozenset[str] | None
+    """For an array, its items' types."""
+    date_time: bool
+    """Whether a string is a date-time (``format: date-time``)."""
+
+
+_QUERY_KINDS: dict[type[BaseModel], dict[str, _Kind]] = {}
+
+
+def _query_kinds(model: type[BaseModel]) -> dict[str, _Kind]:
+    found = _QUERY_KINDS.get(model)
+    if found is None:
+        schema = model.model_json_schema()
+        defs = schema.get("$defs", {})
+        found = {}
+        for name, prop in schema.get("properties", {}).items():
+            types = _json_types(prop, defs)
+            items = [_json_types(o.get("items", {}), defs) for o in _options(prop, defs)]
+            item = frozenset().union(*items) if "array" in types else None
+            date_time = any(o.get("format") == "date-time" for o in _options(prop, defs))
+            found[name] = _Kind(types, item, date_time)
+        _QUERY_KINDS[model] = found
+    return found
+
+
+def _options(schema: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """A schema and what its ``$ref``, ``anyOf`` and ``oneOf`` lead to, flattened."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _options(defs.get(ref.rsplit("/", 1)[-1], {}), defs)
+    nested = [*schema.get("anyOf", []), *schema.get("oneOf", [])]
+    if nested:
+        return [option for sub in nested for option in _options(sub, defs)]
+    return [schema]
+
+
+def _json_types(schema: dict[str, Any], defs: dict[str, Any]) -> frozenset[str]:
+    types: set[str] = set()
+    for option in _options(schema, defs):
+        kind = option.get("type")
+        types.update([kind] if isinstance(kind, str) else kind or [])
+    return frozenset(types)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity are no JSON numbers
+
+
+def _query_value(text: str, types: frozenset[str]) -> Any:
+    """``text`` as the JSON value of one of ``types`` it reads as, else as a string."""
+    if not types & {"integer", "number", "boolean"}:
+        return text
     try:
-        return model.model_validate(data)
-    except ValidationError:
-        raise
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        return text
+    if isinstance(value, bool):
+        return value if "boolean" in types else text
+    if isinstance(value, int) and types & {"integer", "number"}:
+        return value
+    if isinstance(value, float):
+        if "number" in types:
+            return value
+        if "integer" in types and value.is_integer():
+            return int(value)
+    return text
 
 
 class _AsgiEndpoint:
@@ -305,7 +415,11 @@ class IndexedRouter(Router):
     many segments, the same two first segments and the same last one (or a parameter
     there), plus the routes it cannot index (a parameter early on, a ``path``
     parameter, a mount), all in their original order. Anything else falls through to
-    Starlette (redirects, 405, 404)."""
+    Starlette (redirects, 404).
+
+    A path that exists without the request's method is 405 with an ``Allow`` header
+    naming every method the path has (Starlette's names only those of the first route
+    it found, and there is one route per method here)."""
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         super().__init__(routes=list(routes))
@@ -341,20 +455,31 @@ class IndexedRouter(Router):
             return None
         return parts
 
+    def _candidates(self, path: str) -> list[BaseRoute]:
+        parts = path.split("/")
+        if len(parts) < 3:
+            return self.routes
+        shape = (len(parts), parts[1], parts[2])
+        return self._by_last.get((*shape, parts[-1])) or self._by_shape.get(shape, self._always)
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            parts = scope["path"].split("/")
-            if len(parts) >= 3:
-                shape = (len(parts), parts[1], parts[2])
-                candidates = self._by_last.get((*shape, parts[-1])) or self._by_shape.get(
-                    shape, self._always
+            allowed: set[str] = set()
+            for route in self._candidates(scope["path"]):
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self)
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+                if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+                    allowed |= route.methods
+            if allowed:
+                methods = ", ".join(sorted(allowed))
+                raise HTTPException(
+                    405,
+                    f"{scope['method']} is not allowed here: use {methods}",
+                    headers={"Allow": methods},
                 )
-                for route in candidates:
-                    match, child_scope = route.matches(scope)
-                    if match is Match.FULL:
-                        scope.setdefault("router", self)
-                        scope["route"] = route
-                        scope.update(child_scope)
-                        await route.handle(scope, receive, send)
-                        return
         await super().app(scope, receive, send)

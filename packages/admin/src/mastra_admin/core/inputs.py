@@ -3,10 +3,19 @@
 Slugs are lowercase letters, digits and ``-`` (1-63 characters, DNS-label safe) and
 are derived from the name when absent. Env var keys match ``^[A-Za-z_][A-Za-z0-9_]*$``.
 Branch names follow git's rules for ref names.
+
+Every rule is in the JSON schema too (the API's OpenAPI document is generated from
+these models): as a ``pattern`` pydantic enforces where its regex engine can, and
+otherwise (git's branch rules need lookaheads) as a schema-only ``pattern`` matching
+exactly the strings the validator accepts. Identifiers (slugs, env keys, branches,
+permissions) are checked as sent, never stripped of whitespace, so that the pattern
+is the whole rule. What no schema can say (an expiry in the future, a rule about the
+stored state) is in the field's description.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -20,10 +29,16 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    GetJsonSchemaHandler,
     HttpUrl,
+    StringConstraints,
+    TypeAdapter,
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
 from mastra_admin.core.models import (
     BuildTrigger,
@@ -33,6 +48,7 @@ from mastra_admin.core.models import (
     TeamRole,
     TeamSettings,
 )
+from mastra_admin.core.rbac import PERMISSIONS
 
 __all__ = [
     "AcceptInvite",
@@ -45,10 +61,13 @@ __all__ = [
     "CreateRole",
     "CreateTeam",
     "CreateUser",
+    "DateTime",
     "DeployRequest",
     "EnvVarKey",
     "EnvVarValue",
     "InviteMember",
+    "JsonValue",
+    "Permission",
     "Port",
     "ProjectSettingsInput",
     "RollbackRequest",
@@ -65,10 +84,85 @@ __all__ = [
 
 _S = TypeVar("_S", bound=BaseModel)
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PERMISSION_RE = re.compile(r"^(\*|[a-z_]+(:[a-z_*]+)*)$")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PERMISSION_PATTERN = r"^(?:\*|[a-z_]+(?::[a-z_*]+)*)$"
+SLUG_RE = re.compile(SLUG_PATTERN)
+ENV_KEY_RE = re.compile(ENV_KEY_PATTERN)
+PERMISSION_RE = re.compile(PERMISSION_PATTERN)
 _BRANCH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+BRANCH_PATTERN = (
+    r"^(?!@$)"  # not "@" alone
+    r"(?![\s\S]*(?:\.\.|//|@\{|/\.))"  # no "..", "//" or "@{"; no part starts with "."
+    r"(?![\s\S]*(?:[/.]|\.lock)$)"  # does not end with "/", "." or ".lock"
+    r"[^\x00-\x20\x7f~^:?*\[\\/.-]"  # does not start with "/", "." or "-"
+    r"[^\x00-\x20\x7f~^:?*\[\\]*$"  # no space, control character, "~^:?*[" or "\"
+)
+"""Git's branch rules (``_check_branch``) as a regex both ECMA-262 and Python read alike,
+for the JSON schema: a string matches exactly when the validator accepts it
+(``maxLength`` holds the length). Pydantic's Rust engine has no lookaheads, so the
+validator enforces them."""
+
+_WHITESPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""Unicode's ``White_Space``: what ``str_strip_whitespace`` strips (pydantic-core trims
+with Rust's ``str::trim``). Spelt out: ``\\s`` means something else in each engine."""
+
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""No NUL: PostgreSQL stores none in text or JSON, and a process environment holds none."""
+
+TEXT_PATTERN = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
+"""Free text as stored: no NUL, and more than whitespace (which is stripped, leaving
+nothing)."""
+
+_FUTURE = "Must be in the future when the request arrives"
+
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+"""A date-time as JSON Schema's ``date-time`` format has it (RFC 3339, with its offset).
+Pydantic also reads numbers (``"0.5"`` as a Unix time) and dates without an offset,
+which the format does not allow."""
+RFC3339_RE = re.compile(RFC3339_PATTERN)
+_DATETIME = TypeAdapter(datetime)
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if not RFC3339_RE.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset: 2030-01-31T12:00:00Z")
+    return _DATETIME.validate_python(value)  # strict validation reads no text after this
+
+
+DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+"""A date-time from a request: RFC 3339 text (or a ``datetime``, from Python)."""
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+"""Domains no mail goes to (RFC 6761 and kin), which ``email-validator`` refuses."""
+
+EMAIL_DOMAIN_PATTERN = (
+    r"^(?![\s\S]*[@.](?:" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAINS) + r")$)"
+)
+"""An address not at a special-use domain: the one rule of ``EmailStr`` beyond the
+``email`` format."""
+
+
+def custom_permissions() -> list[str]:
+    """Every permission a custom role or a scoped token may hold: ``*``, a permission
+    of the catalogue, or a ``resource:*`` (``resource:sub:*``) wildcard covering some
+    (exactly what ``rbac.check_custom_permissions`` accepts)."""
+    wildcards: set[str] = set()
+    for permission in PERMISSIONS:
+        parts = permission.split(":")
+        wildcards.update(":".join(parts[:end]) + ":*" for end in range(1, len(parts)))
+    return ["*", *sorted(wildcards), *PERMISSIONS]
 
 
 def slugify(text: str, *, max_length: int = 63) -> str:
@@ -79,18 +173,34 @@ def slugify(text: str, *, max_length: int = 63) -> str:
     return slug
 
 
-def _check_slug(value: str) -> str:
-    if not SLUG_RE.fullmatch(value):
-        raise ValueError(
-            "must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'"
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+@functools.cache
+def slug_source_pattern() -> str:
+    """A regex matching the names ``slugify`` makes a slug of: those with a character
+    whose compatibility decomposition (NFKD) holds an ASCII letter or digit (no
+    character past U+1FFFF has one). The characters are written as themselves, which
+    every regex engine reads alike (none of them is special in a class)."""
+    found = [
+        code
+        for code in range(0x20000)
+        if (chr(code).isascii() and chr(code).isalnum())
+        or (
+            unicodedata.decomposition(chr(code))
+            and _ASCII_ALNUM.search(unicodedata.normalize("NFKD", chr(code)))
         )
-    return value
-
-
-def _check_env_key(value: str) -> str:
-    if not ENV_KEY_RE.fullmatch(value):
-        raise ValueError("must match ^[A-Za-z_][A-Za-z0-9_]*$")
-    return value
+    ]
+    ranges: list[list[int]] = []
+    for code in found:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    spelt = "".join(
+        chr(first) if first == last else f"{chr(first)}-{chr(last)}" for first, last in ranges
+    )
+    return f"[{spelt}]"
 
 
 def _check_branch(value: str) -> str:
@@ -112,25 +222,85 @@ def _check_branch(value: str) -> str:
     return value
 
 
-def _check_permission(value: str) -> str:
-    if not PERMISSION_RE.fullmatch(value):
-        raise ValueError("must look like 'resource:action', 'resource:*' or '*'")
-    return value
+class _KeysMatch:
+    """In the JSON schema, an object whose keys must all match the key type's
+    ``pattern`` (``propertyNames``): pydantic writes ``patternProperties``, which lets
+    any other key through."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        patterns = schema.pop("patternProperties", None)
+        if patterns:
+            ((pattern, values),) = patterns.items()
+            schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+            schema["additionalProperties"] = values
+        return schema
 
 
-Slug = Annotated[str, AfterValidator(_check_slug)]
-EnvVarKey = Annotated[str, Field(max_length=255), AfterValidator(_check_env_key)]
-BranchName = Annotated[str, AfterValidator(_check_branch)]
-Permission = Annotated[str, AfterValidator(_check_permission)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-EnvVarValue = Annotated[str, Field(max_length=65536, pattern=r"^[^\x00]*$")]
+_AS_SENT = StringConstraints(strip_whitespace=False)
+"""An identifier is checked as sent: surrounding whitespace makes it invalid."""
+
+Slug = Annotated[
+    str,
+    _AS_SENT,
+    Field(
+        pattern=SLUG_PATTERN,
+        description="1-63 lowercase letters, digits or '-', not starting or ending with '-'.",
+    ),
+]
+EnvVarKey = Annotated[str, _AS_SENT, Field(max_length=255, pattern=ENV_KEY_PATTERN)]
+BranchName = Annotated[
+    str,
+    _AS_SENT,
+    Field(min_length=1, max_length=255, json_schema_extra={"pattern": BRANCH_PATTERN}),
+    AfterValidator(_check_branch),
+]
+Permission = Annotated[
+    str,
+    _AS_SENT,
+    Field(pattern=PERMISSION_PATTERN, json_schema_extra={"enum": custom_permissions()}),
+]
+"""A permission as written: its shape is checked here, the catalogue by the core
+(``rbac.check_custom_permissions``); the schema lists the values that pass both."""
+Email = Annotated[
+    EmailStr,
+    Field(
+        json_schema_extra={
+            "pattern": EMAIL_DOMAIN_PATTERN,
+            "description": "Not at a special-use domain: " + ", ".join(SPECIAL_USE_DOMAINS),
+        }
+    ),
+]
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+_WHOLE = BeforeValidator(_whole)
+"""An integer as JSON has it: ``3.0`` is 3 too (JSON has one kind of number, and JSON
+Schema's ``integer`` takes it). Validated strictly, ``true`` and ``"3"`` are none. Put
+after the bounds (``Annotated[int, Field(ge=...), _WHOLE]``), or pydantic's schema
+loses them."""
+Port = Annotated[int, Field(ge=1, le=65535), _WHOLE]
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+NoNulText = Annotated[str, Field(pattern=NO_NUL_PATTERN)]
+EnvVarValue = Annotated[str, Field(max_length=65536, pattern=NO_NUL_PATTERN)]
 """An env var's value: no NUL (a process environment cannot hold one; it would be cut
 there at build time)."""
-CommandArg = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+EnvVarOverrides = Annotated[dict[EnvVarKey, EnvVarValue], _KeysMatch()]
+CommandArg = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL_PATTERN)]
 HealthPath = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^/[^\x00-\x20\x7f]*$")]
 """A request path: no spaces or control characters (CR/LF would split the health
 check's request)."""
+
+JsonValue = TypeAliasType(
+    "JsonValue", "NoNulText | bool | int | float | list[JsonValue] | JsonObject | None"
+)
+"""Any JSON value PostgreSQL stores as given (no NUL in a string or a key)."""
+JsonObject = TypeAliasType("JsonObject", "Annotated[dict[NoNulText, JsonValue], _KeysMatch()]")
 
 
 class ProjectSettingsInput(ProjectSettings):
@@ -154,17 +324,19 @@ class TeamSettingsInput(TeamSettings):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrent_builds: int | None = Field(default=None, ge=1, le=1000)
-    preview_ttl_hours: int = Field(default=72, ge=1, le=24 * 365)
+    max_concurrent_builds: Annotated[int, Field(ge=1, le=1000), _WHOLE] | None = None
+    preview_ttl_hours: Annotated[int, Field(ge=1, le=24 * 365), _WHOLE] = 72
 
 
 def _checked_as(strict: type[BaseModel], stored: type[_S]) -> Callable[[Any], _S]:
     """Validate against the strict model (an instance as the dict it holds), keep the
-    stored model: what a service saves compares equal to what it reads back."""
+    stored model: what a service saves compares equal to what it reads back. Types are
+    not converted (``"5"`` is no number, ``true`` no count), as the JSON schema says:
+    the API validates bodies strictly, and this runs inside that validation."""
 
     def check(value: Any) -> _S:
         plain = value.model_dump() if isinstance(value, BaseModel) else value
-        return stored.model_validate(strict.model_validate(plain).model_dump())
+        return stored.model_validate(strict.model_validate(plain, strict=True).model_dump())
 
     return check
 
@@ -185,16 +357,30 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _slug_or_sluggable_name(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"required": ["slug"], "properties": {"slug": {"type": "string"}}},
+        {"properties": {"name": {"pattern": slug_source_pattern()}}},
+    ]
+
+
 class _Named(Input):
-    """An input with a name and a slug derived from it when absent."""
+    """An input with a name and a slug derived from it when absent (null): then the
+    name needs a letter or digit (``é`` counts: it gives ``e``)."""
+
+    model_config = ConfigDict(json_schema_extra=_slug_or_sluggable_name)
 
     name: Name
-    slug: Slug | None = None
+    slug: Slug | None = Field(default=None, description="Derived from the name when absent.")
 
     @model_validator(mode="before")
     @classmethod
     def _derive_slug(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("slug") and isinstance(data.get("name"), str):
+        if (
+            isinstance(data, dict)
+            and data.get("slug") is None
+            and isinstance(data.get("name"), str)
+        ):
             derived = slugify(data["name"])
             if not derived:
                 raise ValueError("name has no letters or digits to make a slug from; give a slug")
@@ -208,9 +394,9 @@ class _Named(Input):
 
 
 class CreateUser(Input):
-    email: EmailStr
+    email: Email
     name: Name | None = None
-    external_id: str | None = Field(default=None, max_length=255)
+    external_id: str | None = Field(default=None, max_length=255, pattern=NO_NUL_PATTERN)
     avatar_url: HttpUrl | None = None
 
 
@@ -224,12 +410,12 @@ class UpdateTeam(Input):
 
 
 class InviteMember(Input):
-    email: EmailStr
+    email: Email
     role: TeamRole = TeamRole.MEMBER
 
 
 class AcceptInvite(Input):
-    token: str = Field(min_length=16, max_length=255)
+    token: str = Field(min_length=16, max_length=255, pattern=NO_NUL_PATTERN)
 
 
 class UpdateMember(Input):
@@ -237,8 +423,8 @@ class UpdateMember(Input):
 
 
 class CreateProject(_Named):
-    source_type: str = Field(default="local", min_length=1, max_length=50)
-    source_id: str = Field(min_length=1, max_length=1024)
+    source_type: str = Field(default="local", min_length=1, max_length=50, pattern=TEXT_PATTERN)
+    source_id: str = Field(min_length=1, max_length=1024, pattern=TEXT_PATTERN)
     default_branch: BranchName = "main"
     settings: ProjectSettingsField = Field(default_factory=ProjectSettings)
 
@@ -258,17 +444,53 @@ class SetEnvVar(Input):
 
 class CreateApiToken(Input):
     name: Name
-    scopes: list[Permission] = Field(default_factory=list)
-    expires_at: datetime | None = None
+    scopes: list[Permission] = Field(
+        default_factory=list, description="What the token may do (none: all its owner may)."
+    )
+    expires_at: DateTime | None = Field(default=None, description=f"{_FUTURE}; none: never.")
 
 
 class CreateDeployment(Input):
+    """A preview names its branch and may expire (``expires_at`` or ``ttl_hours``;
+    neither: the team's ``preview_ttl_hours``); production and staging never expire."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "type": {"const": DeploymentType.PREVIEW.value},
+                        "branch": {"type": "string"},
+                    },
+                    "required": ["branch"],
+                },
+                {
+                    "properties": {
+                        "type": {
+                            "enum": [
+                                t.value for t in DeploymentType if t is not DeploymentType.PREVIEW
+                            ]
+                        },
+                        "expires_at": {"type": "null"},
+                        "ttl_hours": {"type": "null"},
+                    }
+                },
+            ]
+        }
+    )
+
     type: DeploymentType
-    branch: BranchName | None = None
-    env_var_overrides: dict[EnvVarKey, EnvVarValue] = Field(default_factory=dict)
+    branch: BranchName | None = Field(
+        default=None,
+        description="Required for a preview; production defaults to the project's default"
+        " branch, staging to 'staging'.",
+    )
+    env_var_overrides: EnvVarOverrides = Field(default_factory=dict)
     auto_shutdown: bool = False
-    expires_at: datetime | None = None
-    ttl_hours: int | None = Field(default=None, ge=1, le=24 * 365)
+    expires_at: DateTime | None = Field(default=None, description=f"Previews only. {_FUTURE}.")
+    ttl_hours: Annotated[int, Field(ge=1, le=24 * 365), _WHOLE] | None = Field(
+        default=None, description="Previews only."
+    )
 
     @model_validator(mode="after")
     def _expiry_only_for_previews(self) -> Self:
@@ -278,15 +500,27 @@ class CreateDeployment(Input):
 
 
 class UpdateDeployment(Input):
-    env_var_overrides: dict[EnvVarKey, EnvVarValue] | None = None
+    env_var_overrides: EnvVarOverrides | None = None
     auto_shutdown: bool | None = None
-    expires_at: datetime | None = None
+    expires_at: DateTime | None = Field(
+        default=None,
+        description=f"A preview's new expiry ({_FUTURE[0].lower()}{_FUTURE[1:]}; a preview"
+        " always expires, so not null); production and staging never expire.",
+    )
 
 
 class DeployRequest(Input):
-    trigger: BuildTrigger = BuildTrigger.MANUAL
-    commit_sha: str | None = Field(default=None, max_length=255)
-    commit_message: str | None = Field(default=None, max_length=10_000)
+    trigger: Annotated[
+        BuildTrigger,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": [t.value for t in BuildTrigger if t is not BuildTrigger.ROLLBACK],
+            }
+        ),
+    ] = Field(default=BuildTrigger.MANUAL, description="Roll back with the rollback route.")
+    commit_sha: str | None = Field(default=None, max_length=255, pattern=NO_NUL_PATTERN)
+    commit_message: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL_PATTERN)
 
     @model_validator(mode="after")
     def _not_rollback(self) -> Self:
@@ -296,33 +530,35 @@ class DeployRequest(Input):
 
 
 class RollbackRequest(Input):
-    build_id: str = Field(min_length=1, max_length=64)
+    build_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
 
 
 class CreateRole(Input):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    description: str | None = Field(default=None, max_length=1000)
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
+    description: str | None = Field(default=None, max_length=1000, pattern=NO_NUL_PATTERN)
     permissions: list[Permission] = Field(min_length=1)
 
 
 class UpdateRole(Input):
-    description: str | None = Field(default=None, max_length=1000)
+    description: str | None = Field(default=None, max_length=1000, pattern=NO_NUL_PATTERN)
     permissions: list[Permission] | None = Field(default=None, min_length=1)
 
 
 class AssignRole(Input):
-    role_id: str
-    user_id: str
+    role_id: NoNulText
+    user_id: NoNulText
     resource_type: ResourceType
-    resource_id: str
+    resource_id: NoNulText = Field(
+        description="The team's id (this team's, for a team-wide role) or a project's id."
+    )
 
 
 class CreateInstallation(Input):
     """An external integration installed for a team (a GitHub App installation, say)."""
 
-    provider: str = Field(min_length=1, max_length=50)
-    installation_id: str = Field(min_length=1, max_length=255)
-    account_name: str | None = Field(default=None, max_length=255)
-    account_type: str | None = Field(default=None, max_length=50)
-    permissions: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    provider: str = Field(min_length=1, max_length=50, pattern=TEXT_PATTERN)
+    installation_id: str = Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)
+    account_name: str | None = Field(default=None, max_length=255, pattern=NO_NUL_PATTERN)
+    account_type: str | None = Field(default=None, max_length=50, pattern=NO_NUL_PATTERN)
+    permissions: JsonObject = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)

@@ -144,6 +144,7 @@ endpoints = [
         body=CreateDeployment,
         response=DeploymentView,
         status_code=201,
+        extra_responses={409: "the project has this deployment already, or its host name is taken"},
     ),
     Endpoint(
         "GET",
@@ -202,6 +203,7 @@ endpoints = [
         permission="deployment:deploy",
         response=Build,
         status_code=202,
+        extra_responses={409: "the deployment has never been deployed"},
     ),
     Endpoint(
         "POST",
@@ -213,6 +215,7 @@ endpoints = [
         body=RollbackRequest,
         response=Build,
         status_code=202,
+        extra_responses={409: "that build did not succeed, or its output is no longer kept"},
     ),
     Endpoint(
         "GET",
@@ -252,6 +255,7 @@ endpoints = [
         "builds",
         permission="build:cancel",
         response=Build,
+        extra_responses={409: "the build has finished already"},
     ),
     Endpoint(
         "GET",

@@ -147,6 +147,7 @@ endpoints = [
         body=CreateUser,
         response=User,
         status_code=201,
+        extra_responses={409: "a user has this email or external id"},
     ),
     Endpoint(
         "GET",

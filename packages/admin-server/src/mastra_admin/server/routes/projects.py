@@ -136,6 +136,7 @@ endpoints = [
         body=CreateProject,
         response=Project,
         status_code=201,
+        extra_responses={409: "the team has a project with this slug"},
     ),
     Endpoint(
         "GET",

@@ -148,6 +148,7 @@ endpoints = [
         body=CreateTeam,
         response=Team,
         status_code=201,
+        extra_responses={409: "a team has this slug"},
     ),
     Endpoint(
         "GET", T, get_team, "A team", "teams", permission="team:read", response=Team, cache=True
@@ -190,6 +191,7 @@ endpoints = [
         permission="team:members:write",
         body=UpdateMember,
         response=TeamMember,
+        extra_responses={409: "the team's last owner cannot be demoted"},
     ),
     Endpoint(
         "DELETE",
@@ -199,6 +201,7 @@ endpoints = [
         "members",
         permission="team:members:write",
         status_code=204,
+        extra_responses={409: "the team's last owner cannot leave"},
     ),
     Endpoint(
         "GET",
@@ -219,6 +222,7 @@ endpoints = [
         body=InviteMember,
         response=CreatedInvite,
         status_code=201,
+        extra_responses={409: "this person is a member already"},
     ),
     Endpoint(
         "DELETE",
@@ -238,6 +242,7 @@ endpoints = [
         access="user",
         body=AcceptInvite,
         response=TeamMember,
+        extra_responses={409: "the invite was accepted already, or I am a member already"},
     ),
     Endpoint(
         "GET",
@@ -258,6 +263,7 @@ endpoints = [
         body=CreateInstallation,
         response=TeamInstallation,
         status_code=201,
+        extra_responses={409: "this installation is recorded already"},
     ),
     Endpoint(
         "DELETE",
@@ -287,6 +293,7 @@ endpoints = [
         body=CreateRole,
         response=Role,
         status_code=201,
+        extra_responses={409: "the team has a role of this name, or a system role has it"},
     ),
     Endpoint(
         "PATCH",
@@ -326,6 +333,7 @@ endpoints = [
         body=AssignRole,
         response=RoleAssignment,
         status_code=201,
+        extra_responses={409: "the user holds this role there already"},
     ),
     Endpoint(
         "POST",
