@@ -28,8 +28,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psutil
@@ -352,3 +353,30 @@ def served(projects: dict[str, str] | None = None, **kwargs: Any) -> Iterator[Se
         yield platform
     finally:
         platform.close()
+
+
+@dataclass
+class Background:
+    """Runs ``run()`` on a thread for the length of a ``with`` block; ``run()`` loops
+    until ``stopped`` (traffic or probes beside what a test does)."""
+
+    _stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, kw_only=True)
+    join_timeout_s: float = field(default=30.0, kw_only=True)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.join_timeout_s)

@@ -11,7 +11,6 @@ request that waited for it would fail the test).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import pytest
 
 from mastra_admin.core.testing.runner import leftover_processes
 
-from ._platform import ServedPlatform, served, wait_for
+from ._platform import Background, ServedPlatform, served, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -57,17 +56,18 @@ class Answer:
 
 
 @dataclass
-class Probe:
+class Probe(Background):
     """A client asking for the team list and for ``/ready`` without pause."""
+
+    join_timeout_s: float = field(default=120.0, kw_only=True)
 
     platform: ServedPlatform
     answers: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         with httpx.Client(headers=self.platform.headers, timeout=90) as client:
-            while not self._stop.is_set():
+            while not self.stopped:
                 for path in ("/api/teams", "/ready"):
                     started = time.monotonic()
                     try:
@@ -86,15 +86,6 @@ class Probe:
                         )
                     )
                 time.sleep(0.01)
-
-    def __enter__(self) -> Probe:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
 
     def since(self, at: float) -> list[Answer]:
         return [a for a in list(self.answers) if a.at >= at]

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from mastra_admin.stores.pg import EmbeddedPostgres
 
 from ._platform import (
     CLI,
+    Background,
     ServedPlatform,
     chdb_query,
     new_root,
@@ -234,32 +234,22 @@ def test_killed_in_the_middle_of_ingestion_no_event_is_lost_or_doubled(
 
 
 @dataclass
-class Probe:
+class Probe(Background):
     """A client asking the API for the team list without pause."""
 
     platform: ServedPlatform
     statuses: list[tuple[float, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         with httpx.Client(headers=self.platform.headers, timeout=15) as client:
-            while not self._stop.is_set():
+            while not self.stopped:
                 try:
                     response = client.get(f"{self.platform.url}/api/teams")
                     self.statuses.append((time.monotonic(), response.status_code))
                 except httpx.HTTPError as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 time.sleep(0.02)
-
-    def __enter__(self) -> Probe:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def seen(self, status: int, since: float) -> bool:
         return any(s == status and t > since for t, s in self.statuses)

@@ -142,12 +142,16 @@ class PgAdminStorage(AdminStorage):
         return self.supervisor.status if self.supervisor is not None else None
 
     async def _embedded_down(self) -> None:
-        """The embedded server died: fail every call at once from now on, and close
-        the pool, which fails the calls waiting in it for a connection (its
-        connections are dead anyway). ``_embedded_up`` opens a new one."""
+        """The embedded server died: fail every call at once from now on, stop serving
+        from caches, and close the pool, which fails the calls waiting in it for a
+        connection (its connections are dead anyway). ``_embedded_up`` opens a new one."""
         supervisor = self.supervisor
         assert supervisor is not None
         self._db.outage = supervisor.unavailable
+        if self.listener is not None:
+            # Nothing cached above the storage may be served while it is down: the
+            # listener's own connection can outlive the postmaster for a moment.
+            self.listener.tracker.suspend()
         pool = self._db.pool
         if pool is not None and pool is not self._external_pool:
             await pool.close(timeout=1.0)
