@@ -16,6 +16,7 @@ from mastra_admin.core.compose import provider_settings
 from mastra_admin.core.plugins import PluginManager, ProviderContext
 from mastra_admin.core.settings import load_settings
 from mastra_admin.observability.clickhouse import ClickHouseObservability, ClickHouseSettings
+from mastra_admin.observability.clickhouse import _schema as schema_module
 from mastra_admin.observability.clickhouse._cli import main
 from mastra_admin.observability.clickhouse.plugin import mastra_admin_cli
 
@@ -83,6 +84,35 @@ def test_migrate_check_then_migrate(cli_env: dict[str, str]) -> None:
     again = runner.invoke(main, ["migrate", "--check"], env=cli_env)
     assert again.exit_code == 0, again.output
     assert "up to date" in again.output
+
+
+def test_migrate_check_reports_migration_5_on_a_database_at_4(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    monkeypatch.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:4])
+    assert runner.invoke(main, ["migrate"], env=cli_env).exit_code == 0
+    monkeypatch.undo()
+    check = runner.invoke(main, ["migrate", "--check"], env=cli_env)
+    assert check.exit_code == 1, check.output
+    assert "pending  0005 distinct span ids per trace" in check.output
+    assert "missing  mastra_admin_trace_span_ids\n" in check.output
+    assert "missing  mastra_admin_trace_span_ids_view\n" in check.output
+    assert "ttl " not in check.output
+    done = runner.invoke(main, ["migrate"], env=cli_env)
+    assert done.exit_code == 0, done.output
+    assert "applied  0005" in done.output
+    assert "(1 migration(s) applied now)" in done.output
+    again = runner.invoke(main, ["migrate", "--check"], env=cli_env)
+    assert again.exit_code == 0, again.output
+    assert "up to date (migrations 1, 2, 3, 4, 5)" in again.output
+    # Retention changed: the span ids' TTL follows the spans'.
+    shorter = {**cli_env, "MASTRA_ADMIN_OBSERVABILITY__RETENTION_DAYS": "30"}
+    drift = runner.invoke(main, ["migrate", "--check"], env=shorter)
+    assert drift.exit_code == 1, drift.output
+    assert "ttl      mastra_admin_trace_span_ids differs from the settings" in drift.output
+    assert runner.invoke(main, ["migrate"], env=shorter).exit_code == 0
+    assert runner.invoke(main, ["migrate", "--check"], env=shorter).exit_code == 0
 
 
 def test_ingest_once_shows_progress_and_a_summary(cli_env: dict[str, str], tmp_path: Path) -> None:

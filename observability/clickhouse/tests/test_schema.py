@@ -50,6 +50,10 @@ async def test_migrate_creates_every_object_once(chdb_path: Path) -> None:
             assert engines[view] == "MaterializedView"
             assert engines[f"{view}_data"] == "SummingMergeTree"
         assert engines["mastra_admin_ingest_landing_spans"] == "Null"
+        assert engines["mastra_admin_trace_span_ids"] == "AggregatingMergeTree"
+        assert engines["mastra_admin_trace_span_ids_view"] == "MaterializedView"
+        assert "mastra_admin_trace_span_counts" not in engines
+        assert "mastra_admin_trace_span_counts_view" not in engines
         assert set(TABLES) <= set(engines)
     finally:
         await backend.drop()
@@ -76,14 +80,26 @@ async def test_partitions_order_and_ttl_follow_the_settings(chdb_path: Path) -> 
         traces = tables["mastra_admin_traces"]
         assert traces["sorting_key"] == "project_id, start_time, trace_id"
         assert "index_granularity = 1024," in traces["engine_full"]
-        counts = tables["mastra_admin_trace_span_counts"]
-        assert "index_granularity = 1024," in counts["engine_full"]
+        span_ids = tables["mastra_admin_trace_span_ids"]
+        assert span_ids["sorting_key"] == "project_id, deployment_id, trace_id"
+        assert "index_granularity = 1024," in span_ids["engine_full"]
+        assert (
+            "index_granularity_bytes = 4096, merge_max_block_size = 1024,"
+            in (span_ids["engine_full"])
+        )
+        assert "toIntervalDay(90)" in span_ids["engine_full"]
+        assert "non_replicated_deduplication_window = 1000" in span_ids["engine_full"]
+        for name in schema_module._MERGED_TABLES:
+            assert (
+                "vertical_merge_algorithm_min_rows_to_activate = 1" in (tables[name]["engine_full"])
+            ), name
         await backend.close()
 
         shorter = ClickHouseObservability(settings.model_copy(update={"retention_days": 7}))
         backend = shorter
         drift = await shorter.check()
         assert "mastra_admin_spans" in drift.ttl_drift
+        assert "mastra_admin_trace_span_ids" in drift.ttl_drift
         assert "mastra_admin_logs" not in drift.ttl_drift
         await shorter.init()
         assert (await shorter.check()).up_to_date
@@ -132,7 +148,9 @@ async def test_an_insert_repeated_with_its_token_adds_nothing(
     assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_spans_hourly_stats_data") == 2
     assert await count(f"SELECT sum(count) FROM {db}.mastra_admin_traces_hourly_stats_data") == 1
     assert await count(f"SELECT count() FROM {db}.mastra_admin_ingest_rejects") == 1
-    assert await count(f"SELECT sum(spans) FROM {db}.mastra_admin_trace_span_counts") == 2
+    span_ids = f"{db}.mastra_admin_trace_span_ids"
+    assert await count(f"SELECT uniqExactMerge(span_ids) FROM {span_ids}") == 2
+    assert await count(f"SELECT count() FROM {span_ids}") == 1
     other = batch.model_copy(update={"project_id": "proj_other"})
     await backend.transport.insert_lines(table, data, other.insert_settings())
     assert await count(f"SELECT count() FROM {db}.mastra_admin_spans") == 4
@@ -161,29 +179,26 @@ async def test_schema_status_of_an_unknown_database(chdb_path: Path) -> None:
 
 
 async def test_a_later_migration_counts_the_spans_already_stored(
-    backend: ClickHouseObservability,
+    chdb_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = backend.settings.database
-    records = [{**r, "project_id": "p", "deployment_id": "d"} for r in fixture_records("spans")]
-    data = jsonl(records)
-    batch = Batch(
-        signal="spans",
-        slices=[Slice(identity="spans/p/y.jsonl", location="y", start=0, end=len(data))],
-    )
-    # A database migrated before the span counts existed, holding spans already.
-    await backend.transport.execute(f"DROP VIEW {db}.mastra_admin_trace_span_counts_view")
-    await backend.transport.execute(f"DROP TABLE {db}.mastra_admin_trace_span_counts")
-    await backend.transport.execute(
-        f"DELETE FROM {db}.mastra_admin_schema_migrations WHERE version = 2"
-    )
-    table = f"{db}.mastra_admin_ingest_landing_spans"
-    await backend.transport.insert_lines(table, data, batch.insert_settings())
-    assert [m.version for m in (await backend.check()).pending] == [2]
-    assert [m.version for m in await backend.schema.migrate()] == [2]
-    rows = await backend.transport.fetch(
-        f"SELECT trace_id, sum(spans) AS n FROM {db}.mastra_admin_trace_span_counts GROUP BY trace_id"
-    )
-    assert [(r["trace_id"], r["n"]) for r in rows] == [("27712e47a2c673afd73afac18fcacaa5", 2)]
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    try:
+        # A database migrated before the span counts existed, holding spans already.
+        monkeypatch.setattr(schema_module, "MIGRATIONS", MIGRATIONS[:1])
+        await backend.init()
+        await insert_fixture_spans(backend, "spans/p/y.jsonl", "p")
+        monkeypatch.undo()
+        assert [m.version for m in (await backend.check()).pending] == [2, 3, 4, 5]
+        assert [m.version for m in await backend.schema.migrate()] == [2, 3, 4, 5]
+        assert (await backend.check()).up_to_date
+        rows = await backend.transport.fetch(
+            f"SELECT trace_id, uniqExactMerge(span_ids) AS n "
+            f"FROM {backend.settings.database}.mastra_admin_trace_span_ids GROUP BY trace_id"
+        )
+        assert [(r["trace_id"], r["n"]) for r in rows] == [("27712e47a2c673afd73afac18fcacaa5", 2)]
+    finally:
+        await backend.drop()
+        await backend.close()
 
 
 async def insert_fixture_spans(
@@ -216,11 +231,18 @@ async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_ro
     async def ingest(name: str, project: str) -> None:
         await insert_fixture_spans(backend, name, project)
 
-    async def traces_and_counts() -> list[tuple[str, str, int]]:
+    async def traces_and_counts(
+        table: str = "mastra_admin_trace_span_ids",
+    ) -> list[tuple[str, str, int]]:
+        counted = (
+            "sum(spans)"
+            if table == "mastra_admin_trace_span_counts"
+            else ("uniqExactMerge(span_ids)")
+        )
         rows = await backend.transport.fetch(
             f"SELECT t.project_id AS p, t.trace_id AS t, c.n AS n FROM {db}.mastra_admin_traces AS t "
-            f"LEFT JOIN (SELECT project_id, trace_id, sum(spans) AS n FROM "
-            f"{db}.mastra_admin_trace_span_counts GROUP BY project_id, trace_id) AS c "
+            f"LEFT JOIN (SELECT project_id, trace_id, {counted} AS n FROM "
+            f"{db}.{table} GROUP BY project_id, trace_id) AS c "
             "ON c.project_id = t.project_id AND c.trace_id = t.trace_id ORDER BY p"
         )
         return [(r["p"], r["t"], int(r["n"])) for r in rows]
@@ -230,11 +252,11 @@ async def test_tables_made_before_the_trace_key_change_are_rebuilt_with_their_ro
         monkeypatch.setattr(schema_module, "MIGRATIONS", MIGRATIONS[:2])
         await backend.init()
         await ingest("spans/p1/a.jsonl", "p1")
-        before = await traces_and_counts()
+        before = await traces_and_counts("mastra_admin_trace_span_counts")
         assert len(before) == 1
         monkeypatch.undo()
-        assert [m.version for m in (await backend.check()).pending] == [3, 4]
-        assert [m.version for m in await backend.schema.migrate()] == [3, 4]
+        assert [m.version for m in (await backend.check()).pending] == [3, 4, 5]
+        assert [m.version for m in await backend.schema.migrate()] == [3, 4, 5]
         assert (await backend.check()).up_to_date
         assert await traces_and_counts() == before
         # The views write into the new tables.
@@ -282,8 +304,8 @@ async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
         assert "_is_envelope" in await view_query()
         await ingest("spans/p1/a.jsonl", "p1")
         monkeypatch.undo()
-        assert [m.version for m in (await backend.check()).pending] == [4]
-        assert [m.version for m in await backend.schema.migrate()] == [4]
+        assert [m.version for m in (await backend.check()).pending] == [4, 5]
+        assert [m.version for m in await backend.schema.migrate()] == [4, 5]
         query = await view_query()
         assert "_is_envelope" not in query
         assert "tupleElement(_r, 'spanId')" in query
@@ -301,6 +323,84 @@ async def test_the_parsing_views_of_an_older_database_are_changed_in_place(
         before, after = await spans("p1"), await spans("p2")
         assert len(after) == 2 * len(fixture_records("spans")) > 0
         assert after == before
+    finally:
+        await backend.drop()
+        await backend.close()
+
+
+async def spans_per_trace(backend: ClickHouseObservability, table: str) -> list[tuple[str, int]]:
+    """(project, spans) per trace from the summed counts (migrations 2-4) or the sets
+    of span ids (migration 5)."""
+    counted = "sum(spans)" if table.endswith("_counts") else "uniqExactMerge(span_ids)"
+    rows = await backend.transport.fetch(
+        f"SELECT project_id, {counted} AS n FROM {backend.settings.database}.{table} "
+        "GROUP BY project_id, trace_id ORDER BY project_id"
+    )
+    return [(r["project_id"], int(r["n"])) for r in rows]
+
+
+async def test_migration_5_counts_a_span_stored_twice_once(
+    chdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at migration 4 holding a retried batch (each span twice, not merged)
+    counted 4 spans in a trace of 2. Migration 5 fills the sets of span ids from the
+    spans stored, drops the summed counts and their view, and its view keeps the sets
+    from then on; a migration cut short after its back-fill back-fills again, which
+    adds nothing."""
+    backend = ClickHouseObservability(settings_for(path=chdb_path))
+    db = backend.settings.database
+
+    async def stored_spans() -> int:
+        rows = await backend.transport.fetch(f"SELECT count() AS n FROM {db}.mastra_admin_spans")
+        return int(rows[0]["n"])
+
+    try:
+        monkeypatch.setattr(schema_module, "MIGRATIONS", MIGRATIONS[:4])
+        await backend.init()
+        await backend.transport.execute(f"SYSTEM STOP MERGES {db}.mastra_admin_spans")
+        await insert_fixture_spans(backend, "spans/p1/a.jsonl", "p1")
+        await insert_fixture_spans(backend, "spans/p1/a-retried.jsonl", "p1")
+        assert await stored_spans() == 4
+        assert await spans_per_trace(backend, "mastra_admin_trace_span_counts") == [("p1", 4)]
+        monkeypatch.undo()
+
+        status = await backend.check()
+        assert [m.version for m in status.pending] == [5]
+        assert status.missing_objects == [
+            "mastra_admin_trace_span_ids",
+            "mastra_admin_trace_span_ids_view",
+        ]
+        # A run cut short after the back-fill: the next one back-fills again.
+        settings = backend.settings
+        for statement in MIGRATIONS[4].statements(
+            db, settings.retention_days, settings.log_retention_days, settings.dedup_window
+        )[:3]:
+            await backend.transport.execute(statement)
+        assert await spans_per_trace(backend, "mastra_admin_trace_span_ids") == [("p1", 2)]
+        assert [m.version for m in await backend.schema.migrate()] == [5]
+        assert (await backend.check()).up_to_date
+        assert await backend.schema.migrate() == []
+
+        rows = await backend.transport.fetch(
+            "SELECT name FROM system.tables WHERE database = {db:String}", {"db": db}
+        )
+        names = {r["name"] for r in rows}
+        assert "mastra_admin_trace_span_counts" not in names
+        assert "mastra_admin_trace_span_counts_view" not in names
+        assert await stored_spans() == 4
+        assert await spans_per_trace(backend, "mastra_admin_trace_span_ids") == [("p1", 2)]
+        page = await backend.query.list_traces(TraceQuery(project_id="p1"))
+        assert [t.span_count for t in page.items] == [2]
+        assert page.total == 1
+
+        # The view: a third copy adds nothing, another project's spans are counted.
+        await insert_fixture_spans(backend, "spans/p1/a-again.jsonl", "p1")
+        await insert_fixture_spans(backend, "spans/p2/b.jsonl", "p2")
+        assert await stored_spans() == 8
+        assert await spans_per_trace(backend, "mastra_admin_trace_span_ids") == [
+            ("p1", 2),
+            ("p2", 2),
+        ]
     finally:
         await backend.drop()
         await backend.close()

@@ -88,18 +88,47 @@ def test_settings_are_rendered_as_literals() -> None:
 
 
 def test_trace_list_statements() -> None:
-    count, rows = QueryBuilder("db").traces(
+    page = QueryBuilder("db").traces(
         TraceQuery(project_id="p", status=SpanStatus.ERROR, name="run", limit=20, offset=40)
     )
-    assert count.sql.startswith("SELECT count() AS total FROM db.mastra_admin_traces WHERE ")
-    assert "FINAL" not in rows.sql
-    assert (
-        "ORDER BY start_time DESC, trace_id DESC LIMIT {_limit:UInt32} OFFSET {_offset:UInt32}"
-        in rows.sql
-    )
-    assert rows.params["_limit"] == 20
-    assert rows.params["_offset"] == 40
+    count, window, full = page.count, page.window, page.full
+    # Each trace once: the total counts the traces' keys once ...
+    assert count.sql.startswith("SELECT count() AS total FROM db.mastra_admin_traces FINAL WHERE ")
     assert set(count.params.values()) == {"p", "error", "run"}
+    # ... and the page reads the newest rows backwards along the key, as a page without
+    # copies would, then keeps the latest copy of each trace.
+    assert "FINAL" not in window.sql
+    assert (
+        "FROM (SELECT * FROM db.mastra_admin_traces WHERE project_id = {p0:String} AND "
+        in window.sql
+    )
+    assert "ORDER BY start_time DESC, trace_id DESC LIMIT {_window:UInt32})" in window.sql
+    latest = (
+        "ORDER BY start_time DESC, trace_id DESC, ingested_at DESC "
+        "LIMIT 1 BY project_id, start_time, trace_id"
+    )
+    assert f"{latest} LIMIT {{_more:UInt32}} OFFSET {{_offset:UInt32}}" in window.sql
+    assert (window.params["_window"], window.params["_more"], window.params["_offset"]) == (
+        4 * 61,
+        21,
+        40,
+    )
+    assert page.window_rows == 4 * 61
+    assert f"{latest} LIMIT {{_limit:UInt32}} OFFSET {{_offset:UInt32}}" in full.sql
+    assert (full.params["_limit"], full.params["_offset"]) == (20, 40)
+
+
+def test_a_window_holds_the_page_when_it_found_one_event_more_or_every_row() -> None:
+    page = QueryBuilder("db").traces(TraceQuery(limit=2))
+    assert page.window_rows == 12
+
+    def rows(count: int, window_rows: int) -> list[dict[str, object]]:
+        return [{"trace_id": f"t{i}", "_window_rows": window_rows} for i in range(count)]
+
+    assert page.holds_page(rows(3, 12), 2)  # the events before the third are whole
+    assert page.holds_page(rows(1, 11), 2)  # the window read every row there is
+    assert not page.holds_page(rows(2, 12), 2)  # copies may have filled the window
+    assert not page.holds_page([], 2)
 
 
 def test_log_level_means_this_level_and_above() -> None:
@@ -112,9 +141,13 @@ def test_log_level_means_this_level_and_above() -> None:
 
 
 def test_span_filters_use_the_columns_of_the_primary_key() -> None:
-    _, rows = QueryBuilder("db").spans(SpanQuery(project_id="p", deployment_id="d", trace_id="t"))
-    assert "project_id = {p0:String} AND deployment_id = {p1:String}" in rows.sql
-    assert "trace_id = {p2:String}" in rows.sql
+    page = QueryBuilder("db").spans(SpanQuery(project_id="p", deployment_id="d", trace_id="t"))
+    for statement in (page.count, page.window, page.full):
+        assert "project_id = {p0:String} AND deployment_id = {p1:String}" in statement.sql
+        assert "trace_id = {p2:String}" in statement.sql
+    key = "project_id, deployment_id, trace_id, span_id"
+    assert f"ingested_at DESC LIMIT 1 BY {key} LIMIT" in page.window.sql
+    assert f"ingested_at DESC LIMIT 1 BY {key} LIMIT" in page.full.sql
 
 
 def test_hour_aligned_series_read_the_hourly_views() -> None:

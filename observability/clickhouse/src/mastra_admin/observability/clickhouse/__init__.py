@@ -14,7 +14,11 @@ the embedded engine (chDB), which is the default::
 
 from mastra_admin.observability.clickhouse._backend import ClickHouseObservability
 from mastra_admin.observability.clickhouse._batch import Batch, Slice
-from mastra_admin.observability.clickhouse._query import ClickHouseQueryProvider, QueryBuilder
+from mastra_admin.observability.clickhouse._query import (
+    ClickHouseQueryProvider,
+    LatestPage,
+    QueryBuilder,
+)
 from mastra_admin.observability.clickhouse._schema import (
     HOURLY_VIEWS,
     MIGRATIONS,
@@ -44,6 +48,7 @@ __all__ = [
     "ClickHouseObservability",
     "ClickHouseQueryProvider",
     "ClickHouseSettings",
+    "LatestPage",
     "QueryBuilder",
     "Schema",
     "SchemaStatus",

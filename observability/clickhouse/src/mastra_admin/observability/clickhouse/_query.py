@@ -1,18 +1,25 @@
 """Reading events back: paginated lists with filters, one trace as a tree, time series.
 
-Hot paths read without ``FINAL``: ingestion is exactly-once, so the replacing tables
-only hold a second row for an event that arrived from two sources, until a merge. A
-trace is looked up by id through the bloom-filter index, then its spans by their
-primary key. A page of traces is read backwards along the traces' key (project, start
-time), so the newest page reads a few granules at the end of the project's range.
-Hour-aligned time series read the hourly views; others the raw table.
+Ingestion is exactly-once per batch, but the same span can still arrive twice: a
+server's exporter retries a batch it believes lost (up to three times), or a span
+comes from two sources. The replacing tables hold every copy until a merge collapses
+them, which may come late or never, so the lists of traces and spans read each event
+once by their own means, whatever the merge state: the page keeps the latest copy of
+each (``LIMIT 1 BY`` the table's key, ``ingested_at`` last), the total counts
+``FINAL``, and a trace's spans are counted from a set of their ids. A trace is looked
+up by id through the bloom-filter index, then its spans by their primary key, the
+latest copy of each kept. A page of traces is read backwards along the traces' key
+(project, start time), so the newest page reads a few granules at the end of the
+project's range. Hour-aligned time series read the hourly views; others the raw table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -37,14 +44,14 @@ from mastra_admin.observability.clickhouse._schema import (
     LOGS,
     METRICS,
     SCORES,
-    SPAN_COUNTS,
+    SPAN_IDS,
     SPANS,
     TRACES,
 )
 from mastra_admin.observability.clickhouse._sql import Statement, Where
 from mastra_admin.observability.clickhouse._transport import Row, Transport
 
-__all__ = ["ClickHouseQueryProvider", "QueryBuilder"]
+__all__ = ["ClickHouseQueryProvider", "LatestPage", "QueryBuilder"]
 
 _log = structlog.get_logger("mastra_admin.observability.clickhouse")
 
@@ -250,6 +257,54 @@ def feedback_from_row(row: Row) -> Feedback:
     )
 
 
+_WINDOW_COPIES = 4
+"""How many copies of each event a page's window makes room for: the exporter sends a
+batch at most four times (three retries)."""
+
+_FINAL_COUNT = "SETTINGS do_not_merge_across_partitions_select_final = 1"
+"""Copies of an event share its start time and so its partition (the month of its
+start time): ``FINAL`` merges each partition alone. (Copies in two months, were a
+span sent again with another start time, would count twice: merges never collapse
+them either.)"""
+
+
+@dataclass(frozen=True)
+class LatestPage:
+    """A page of a replacing table (traces, spans) with the latest copy of each event.
+
+    ``count`` counts the events once (``FINAL``: ClickHouse merges only the key ranges
+    of parts that overlap, which for the traces' time-ordered key is the newest few
+    granules). ``window`` reads the newest ``window_rows`` rows as a page without
+    copies would, in the order of the page (backwards along the traces' key, reading
+    the wide columns of those rows only), then keeps the latest copy of each event and
+    returns up to ``limit + 1`` of them, with ``_window_rows``, the rows it read.
+    ClickHouse stops reading early, and reads the wide columns of the rows it keeps
+    only, for a plain ``LIMIT``, not for a ``LIMIT 1 BY``: over 5M spans, one over the
+    whole table sorted every span of the project (1.0-1.4 s instead of 0.1 s) and read
+    every column of the traces along the key in blocks of 65,536 rows (70 ms instead
+    of 15 ms), where the window takes 2 ms more than the page did.
+
+    The window holds the page when it found one event more than the page (the copies
+    of the events before it are then all inside, as copies are next to each other in
+    the order) or fewer rows than it asked for (every row). Otherwise copies filled
+    it, and ``full`` reads the page with ``LIMIT 1 BY`` over the whole table.
+
+    Filters apply to each row before its copies are told apart, and ``FINAL`` applies
+    those on other columns than the key to the latest copy: copies that differ in a
+    filtered column (never those of a retried batch) may be listed and counted apart."""
+
+    count: Statement
+    window: Statement
+    window_rows: int
+    full: Statement
+
+    def holds_page(self, rows: list[Row], limit: int) -> bool:
+        """Whether ``rows`` of the window are the page (its first ``limit``)."""
+        if len(rows) > limit:
+            return True
+        return bool(rows) and int(rows[0]["_window_rows"]) < self.window_rows
+
+
 class QueryBuilder:
     """The statements the query provider runs (pure: no I/O, unit-tested as such)."""
 
@@ -276,7 +331,41 @@ class QueryBuilder:
         )
         return count, rows
 
-    def traces(self, q: TraceQuery) -> tuple[Statement, Statement]:
+    def _latest_page(
+        self,
+        table: str,
+        columns: str,
+        w: Where,
+        order: str,
+        key: str,
+        limit: int,
+        offset: int,
+    ) -> LatestPage:
+        """A page of ``table`` in ``order``, each event once: the latest copy (by
+        ``ingested_at``) of the rows sharing ``key``, the table's sorting key."""
+        where = w.sql()
+        table = f"{self.db}.{table}"
+        count = Statement(
+            f"SELECT count() AS total FROM {table} FINAL {where} {_FINAL_COUNT}", w.params
+        )
+        window_rows = _WINDOW_COPIES * (offset + limit + 1)
+        params = dict(w.params)
+        params.update({"_limit": limit, "_offset": offset})
+        latest = f"ORDER BY {order}, ingested_at DESC LIMIT 1 BY {key}"
+        window = Statement(
+            f"SELECT {columns}, count() OVER () AS _window_rows "
+            f"FROM (SELECT * FROM {table} {where} ORDER BY {order} LIMIT {{_window:UInt32}}) "
+            f"{latest} LIMIT {{_more:UInt32}} OFFSET {{_offset:UInt32}}",
+            {**params, "_window": window_rows, "_more": limit + 1},
+        )
+        full = Statement(
+            f"SELECT {columns} FROM {table} {where} {latest} "
+            "LIMIT {_limit:UInt32} OFFSET {_offset:UInt32}",
+            params,
+        )
+        return LatestPage(count, window, window_rows, full)
+
+    def traces(self, q: TraceQuery) -> LatestPage:
         w = Where()
         self._scope(w, q, "start_time")
         w.equals("trace_id", q.trace_id)
@@ -284,18 +373,25 @@ class QueryBuilder:
         w.contains("name", q.name)
         # Backwards along the table's key (project, start_time, trace_id): the newest
         # page is read from the end of the project's range, not sorted from all of it.
-        return self._page(
-            TRACES, _TRACE_COLUMNS, w, "start_time DESC, trace_id DESC", q.limit, q.offset
+        return self._latest_page(
+            TRACES,
+            _TRACE_COLUMNS,
+            w,
+            "start_time DESC, trace_id DESC",
+            "project_id, start_time, trace_id",
+            q.limit,
+            q.offset,
         )
 
     def span_counts(self, trace_ids: list[str], project_ids: list[str]) -> Statement:
-        """Spans per trace, from the counts view (its key starts with the project)."""
+        """Distinct spans per trace, from the sets of span ids a view keeps (their key
+        starts with the project): a span stored twice counts once."""
         w = Where()
         w.in_array("project_id", sorted(set(project_ids)))
         w.in_array("trace_id", trace_ids)
         return Statement(
-            f"SELECT trace_id, sum(spans) AS spans FROM {self.db}.{SPAN_COUNTS} {w.sql()} "
-            "GROUP BY trace_id",
+            f"SELECT trace_id, uniqExactMerge(span_ids) AS spans FROM {self.db}.{SPAN_IDS} "
+            f"{w.sql()} GROUP BY trace_id",
             w.params,
         )
 
@@ -322,7 +418,7 @@ class QueryBuilder:
             w.params,
         )
 
-    def spans(self, q: SpanQuery) -> tuple[Statement, Statement]:
+    def spans(self, q: SpanQuery) -> LatestPage:
         w = Where()
         self._scope(w, q, "start_time")
         w.equals("trace_id", q.trace_id)
@@ -330,7 +426,15 @@ class QueryBuilder:
         w.equals("span_type", q.span_type)
         w.equals("status", q.status.value if q.status else None)
         w.contains("name", q.name)
-        return self._page(SPANS, _SPAN_COLUMNS, w, "start_time DESC, span_id", q.limit, q.offset)
+        return self._latest_page(
+            SPANS,
+            _SPAN_COLUMNS,
+            w,
+            "start_time DESC, span_id",
+            "project_id, deployment_id, trace_id, span_id",
+            q.limit,
+            q.offset,
+        )
 
     def logs(self, q: LogQuery) -> tuple[Statement, Statement]:
         w = Where()
@@ -442,8 +546,26 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
         total = int(totals[0]["total"]) if totals else 0
         return Page[T](items=items, total=total, limit=q.limit, offset=q.offset)
 
+    async def _latest_page(
+        self, statements: LatestPage, convert: Callable[[Row], T], q: Any
+    ) -> Page[T]:
+        """A page of a replacing table, each event once (see ``LatestPage``); the
+        count and the window run side by side (the embedded engine has two sessions)."""
+        count, window = statements.count, statements.window
+        totals, rows = await asyncio.gather(
+            self.transport.fetch(count.sql, count.params),
+            self.transport.fetch(window.sql, window.params),
+        )
+        total = int(totals[0]["total"]) if totals else 0
+        if not statements.holds_page(rows, q.limit) and (rows or q.offset < total):
+            _log.debug("clickhouse.page.window_short", window_rows=statements.window_rows)
+            full = statements.full
+            rows = await self.transport.fetch(full.sql, full.params)
+        items = [convert(r) for r in rows[: q.limit]]
+        return Page[T](items=items, total=total, limit=q.limit, offset=q.offset)
+
     async def list_traces(self, query: TraceQuery) -> Page[Trace]:
-        page = await self._page(self.build.traces(query), trace_from_row, query)
+        page = await self._latest_page(self.build.traces(query), trace_from_row, query)
         if page.items:
             counts = self.build.span_counts(
                 [t.trace_id for t in page.items], [t.project_id for t in page.items]
@@ -490,7 +612,7 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
         return TraceTree(trace=trace, spans=spans, children=children, roots=roots)
 
     async def list_spans(self, query: SpanQuery) -> Page[Span]:
-        return await self._page(self.build.spans(query), span_from_row, query)
+        return await self._latest_page(self.build.spans(query), span_from_row, query)
 
     async def list_logs(self, query: LogQuery) -> Page[Log]:
         return await self._page(self.build.logs(query), log_from_row, query)
