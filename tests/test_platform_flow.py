@@ -11,7 +11,6 @@ preview that expires.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from ._platform import ServedPlatform, served, wait_for
+from ._platform import Background, ServedPlatform, served, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -76,18 +75,17 @@ def environ_of(pid: int) -> dict[str, str]:
 
 
 @dataclass
-class Traffic:
+class Traffic(Background):
     """A client calling the server through the router without pause."""
 
     platform: ServedPlatform
     host: str
     statuses: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         with httpx.Client(base_url=self.platform.router_url, timeout=10) as client:
-            while not self._stop.is_set():
+            while not self.stopped:
                 try:
                     response = client.get("/api/agents", headers={"Host": self.host})
                     self.statuses.append(response.status_code)
@@ -95,15 +93,6 @@ class Traffic:
                         self.errors.append(f"{response.status_code} {response.text[:200]}")
                 except httpx.HTTPError as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
-
-    def __enter__(self) -> Traffic:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 def test_deploy_route_observe_redeploy_rollback_stop(setup: Setup) -> None:
@@ -178,6 +167,31 @@ def test_deploy_route_observe_redeploy_rollback_stop(setup: Setup) -> None:
     [root] = tree["roots"]
     assert len(tree["children"][root]) == 1
 
+    # The server's own collector token, used as an attacker inside it would: records
+    # naming another deployment (plainly and inside an envelope) are filed under this
+    # one, and the same batch sent twice (the exporter retries) reads once.
+    hostile = _spans_naming("f" * 32, "another-deployment")
+    for _ in range(2):
+        posted = httpx.post(
+            env["MASTRA_CLOUD_TRACES_ENDPOINT"],
+            json=hostile,
+            headers={"Authorization": f"Bearer {env['MASTRA_CLOUD_ACCESS_TOKEN']}"},
+        )
+        assert posted.status_code == 200, posted.text
+
+    def hostile_trace() -> dict[str, Any] | None:
+        found = platform.get(f"{pid_path}/traces", params={"trace_id": "f" * 32})
+        return found if found["items"] else None
+
+    found = wait_for("the re-sent trace", hostile_trace, timeout=10, interval=0.1)
+    assert found["total"] == 1, found
+    [trace] = found["items"]
+    assert (trace["deployment_id"], trace["span_count"]) == (production["id"], 2)
+    tree = platform.get(f"{pid_path}/traces/{'f' * 32}")
+    assert sorted(s["deployment_id"] for s in tree["spans"]) == [production["id"]] * 2
+    spans = platform.get(f"{pid_path}/spans", params={"trace_id": "f" * 32})
+    assert spans["total"] == 2, spans
+
     # Redeploy while a client calls the server without pause: no request fails.
     with Traffic(platform, host) as traffic:
         time.sleep(0.5)
@@ -213,6 +227,31 @@ def test_deploy_route_observe_redeploy_rollback_stop(setup: Setup) -> None:
     wait_for("the stopped server to exit", lambda: not _alive(serving), timeout=30)
 
 
+def _spans_naming(trace_id: str, deployment_id: str) -> dict[str, Any]:
+    """A root span and its child in the CloudExporter's shape, each claiming to come from
+    ``deployment_id``; the child inside a ``{"type", "data"}`` envelope."""
+    start = datetime.now(UTC)
+
+    def span(span_id: str, parent: str | None) -> dict[str, Any]:
+        return {
+            "id": span_id,
+            "spanId": span_id,
+            "traceId": trace_id,
+            "parentSpanId": parent,
+            "isRootSpan": parent is None,
+            "name": f"hostile {span_id[:4]}",
+            "type": "workflow_step",
+            "spanType": "workflow_step",
+            "startTime": start.isoformat(),
+            "endTime": (start + timedelta(milliseconds=5)).isoformat(),
+            "deploymentId": deployment_id,
+            "deployment_id": deployment_id,
+        }
+
+    root, child = span("a" * 16, None), span("b" * 16, "a" * 16)
+    return {"spans": [root, {"type": "span", "data": child}]}
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -235,6 +274,7 @@ def test_a_preview_is_served_apart_and_cleaned_up_when_it_expires(setup: Setup) 
     assert platform.routed(host, "/").status_code == 200
     pid = server_pid(platform, preview["id"])
 
+    env = environ_of(pid)
     soon = datetime.now(UTC) + timedelta(seconds=2)
     platform.request(
         "PATCH", f"/api/deployments/{preview['id']}", json={"expires_at": soon.isoformat()}
@@ -251,3 +291,10 @@ def test_a_preview_is_served_apart_and_cleaned_up_when_it_expires(setup: Setup) 
     assert platform.routed(host, "/").status_code == 404
     routes = platform.get(f"/api/projects/{project['id']}/routes")
     assert all(route["deployment_id"] != preview["id"] for route in routes)
+    # Deleting the deployment revoked its collector token.
+    late = httpx.post(
+        env["MASTRA_CLOUD_TRACES_ENDPOINT"],
+        json={"spans": []},
+        headers={"Authorization": f"Bearer {env['MASTRA_CLOUD_ACCESS_TOKEN']}"},
+    )
+    assert late.status_code == 401, late.text
