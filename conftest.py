@@ -31,7 +31,13 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if not isinstance(path, str):  # a file descriptor
         return
     full = os.path.abspath(path)
-    if full.startswith(_BESIDE) and not (full + os.sep).startswith(_INSIDE):
+    # A file that is not there is not read: looking for one (a workspace root above a
+    # project, say) reads nothing from beside the checkout.
+    if (
+        full.startswith(_BESIDE)
+        and not (full + os.sep).startswith(_INSIDE)
+        and os.path.exists(full)
+    ):
         _opened_beside.append(full)
 
 
