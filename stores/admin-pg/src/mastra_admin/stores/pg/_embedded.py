@@ -147,13 +147,20 @@ class EmbeddedPostgres:
         self._ensure_database()
         return self.url()
 
-    def exit_reason(self) -> str | None:
+    def exit_reason(self, grace_s: float = 0.0) -> str | None:
         """Why the server this object started or attached to is not running any more;
         ``None`` while it runs (or before ``start``). Cheap (one ``waitpid`` or one
-        read of ``/proc``), so a supervisor may call it often. Reaps our postmaster."""
+        read of ``/proc``), so a supervisor may call it often. Reaps our postmaster.
+
+        ``grace_s`` waits that long for an exit under way: a killed postmaster's
+        sockets close (and its backends tell their clients) a moment before the
+        kernel lets its parent reap it."""
         process = self._process
         if process is not None:
-            code = process.poll()
+            try:
+                code = process.wait(grace_s) if grace_s > 0 else process.poll()
+            except subprocess.TimeoutExpired:
+                code = None
             return None if code is None else _describe_exit(process.pid, code)
         postmaster = self._postmaster
         if postmaster is None:

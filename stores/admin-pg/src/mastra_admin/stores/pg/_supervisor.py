@@ -50,6 +50,10 @@ _log = structlog.get_logger("mastra_admin.stores.pg.embedded")
 
 State = Literal["up", "down", "stopped"]
 
+# How long a failed call waits for a postmaster exit under way to be reapable (its
+# backends report its death first); paid only when a call lost its connection.
+_EXIT_GRACE_S = 0.1
+
 
 @dataclass(frozen=True, slots=True)
 class EmbeddedStatus:
@@ -156,7 +160,7 @@ class EmbeddedSupervisor:
             return self.unavailable()
         if self._state != "up":
             return None
-        reason = self.server.exit_reason()
+        reason = self.server.exit_reason(grace_s=_EXIT_GRACE_S)
         if reason is None:
             return None
         self._wake.set()
