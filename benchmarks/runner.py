@@ -25,19 +25,15 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar
 
 import psutil
 
 from benchmarks._report import Figure
-from mastra_admin.core.errors import NotFound
+from mastra_admin.core.build_steps import build_command, install_command, probe
 from mastra_admin.core.runner import BuildContext
-from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
 from mastra_admin.core.testing.projects import write_mastra_project
-from mastra_admin.core.testing.runner import make_build_context
+from mastra_admin.core.testing.runner import FolderCopySource, make_build_context
 from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
-from mastra_admin.runners.local._commands import build_command, install_command
-from mastra_admin.runners.local._health import probe
 from mastra_admin.runners.local._ports import port_is_free
 
 ROUNDS = 3
@@ -47,25 +43,6 @@ IDLE_S = 10.0
 REFRESH_S = 1.0
 DEFAULT_REFRESH_S = 15.0  # BuildSettings.health_interval_s
 _IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git")
-
-
-class _FolderSource(ProjectSourceProvider):
-    type: ClassVar[str] = "local"
-
-    async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:
-        return []
-
-    async def get_project(self, source_id: str) -> ProjectSource:
-        raise NotFound(source_id)
-
-    async def validate_access(self, source: ProjectSource) -> bool:
-        return True
-
-    async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
-        await asyncio.to_thread(
-            shutil.copytree, source.path, target_dir, ignore=_IGNORE, dirs_exist_ok=True
-        )
-        return target_dir
 
 
 async def _quiet(_: str) -> None:
@@ -126,7 +103,7 @@ async def _through_runner(runner: LocalProcessRunner, ctx: BuildContext) -> floa
 async def _deploy_figures(root: Path) -> list[Figure]:
     project = write_mastra_project(root / "bench-agent", name="bench-agent")
     runner = LocalProcessRunner(
-        _FolderSource(),
+        FolderCopySource(),
         LocalRunnerSettings(
             builds_dir=root / "builds", port_range_start=24100, port_range_end=24199
         ),
@@ -202,7 +179,7 @@ async def _isolation_figures(root: Path) -> list[Figure]:
     project = write_mastra_project(root / "isolated-agent", name="isolated-agent")
     runners = {
         isolation: LocalProcessRunner(
-            _FolderSource(),
+            FolderCopySource(),
             LocalRunnerSettings(
                 builds_dir=root / f"builds-{isolation}",
                 port_range_start=start,
@@ -297,7 +274,7 @@ async def _isolation_figures(root: Path) -> list[Figure]:
 async def _supervision_figures(root: Path) -> list[Figure]:
     project = write_mastra_project(root / "supervised-agent", name="supervised-agent")
     runner = LocalProcessRunner(
-        _FolderSource(),
+        FolderCopySource(),
         LocalRunnerSettings(
             builds_dir=root / "builds-20", port_range_start=24500, port_range_end=24599
         ),

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mastra_admin.core.testing.runner import RunnerConformance
+from mastra_admin.core.testing.runner import FolderCopySource, RunnerConformance
 from mastra_admin.runners.limited import LimitedProcessRunner, LimitedRunnerSettings
-
-from .conftest import FolderCopySource
 
 
 class TestLimitedProcessRunner(RunnerConformance):

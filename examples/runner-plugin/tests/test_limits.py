@@ -10,10 +10,8 @@ import pytest
 
 from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.testing.projects import write_mastra_project
-from mastra_admin.core.testing.runner import LogCollector, make_build_context
+from mastra_admin.core.testing.runner import FolderCopySource, LogCollector, make_build_context
 from mastra_admin.runners.limited import LimitedProcessRunner, LimitedRunnerSettings
-
-from .conftest import FolderCopySource
 
 
 def test_the_entry_point_registers_the_runner() -> None:

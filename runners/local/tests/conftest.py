@@ -4,47 +4,22 @@ private port range, and a check after every test that no process was left behind
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import psutil
 import pytest
 
-from mastra_admin.core.errors import NotFound
 from mastra_admin.core.runner import BuildArtifact, BuildContext
-from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
 from mastra_admin.core.testing.projects import write_mastra_project
-from mastra_admin.core.testing.runner import LogCollector, leftover_processes, make_build_context
+from mastra_admin.core.testing.runner import (
+    FolderCopySource,
+    LogCollector,
+    leftover_processes,
+    make_build_context,
+)
 from mastra_admin.runners.local import LocalProcessRunner, LocalRunnerSettings
-
-_IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git", "dist", ".next")
-
-
-class FolderCopySource(ProjectSourceProvider):
-    """Copies the folder a ``ProjectSource`` names; just enough source for a runner."""
-
-    type: ClassVar[str] = "local"
-
-    async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:
-        return []
-
-    async def get_project(self, source_id: str) -> ProjectSource:
-        raise NotFound("no project", details={"source_id": source_id})
-
-    async def validate_access(self, source: ProjectSource) -> bool:
-        return await asyncio.to_thread(os.path.isdir, source.path)
-
-    async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
-        if not await self.validate_access(source):
-            raise NotFound(f"project folder {source.path} does not exist")
-        await asyncio.to_thread(
-            shutil.copytree, source.path, target_dir, ignore=_IGNORE, dirs_exist_ok=True
-        )
-        return target_dir
-
 
 _next_range = [20000]
 

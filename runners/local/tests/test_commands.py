@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mastra_admin.core.build_steps import build_command, detect_package_manager, install_command
 from mastra_admin.core.errors import BuildFailed
-from mastra_admin.runners.local._commands import (
-    build_command,
-    detect_package_manager,
-    install_command,
-    resolve_executable,
-)
+from mastra_admin.runners.local._commands import resolve_executable
 
 
 @pytest.mark.parametrize(

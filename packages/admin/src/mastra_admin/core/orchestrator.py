@@ -40,7 +40,7 @@ from mastra_admin.core.models import (
     utcnow,
 )
 from mastra_admin.core.router import RouteConfig
-from mastra_admin.core.runner import BuildArtifact, BuildContext, LogSink
+from mastra_admin.core.runner import BuildArtifact, BuildContext, LogSink, ServerExit
 from mastra_admin.core.settings import BuildSettings
 from mastra_admin.core.storage import BuildUpdate, DeploymentUpdate, RunningServerUpdate
 
@@ -166,6 +166,7 @@ class BuildOrchestrator:
         limit = self.settings.max_active_builds
         self._slots = asyncio.Semaphore(limit if limit is not None else 1_000_000)
         self._stopping = False
+        self._listening = False
 
     @property
     def context(self) -> ServiceContext:
@@ -197,6 +198,10 @@ class BuildOrchestrator:
             for n in range(self.settings.workers)
         ]
         self._supervisor = asyncio.create_task(self._supervise(), name="build-supervisor")
+        runner = self.context.runner
+        if runner is not None and not self._listening:
+            runner.add_exit_listener(self._server_exited)
+            self._listening = True
         _log.info("orchestrator.started", worker_id=self.worker_id, workers=len(self._workers))
 
     async def stop(self) -> None:
@@ -675,6 +680,25 @@ class BuildOrchestrator:
                     cpu_percent=stats.cpu_percent,
                 ),
             )
+
+    async def _server_exited(self, exit: ServerExit) -> None:
+        """A runner saw a server end unasked: record it now rather than at the next
+        health round. (Restarting it is a policy of its own.)"""
+        server = await self.context.storage.servers.get(exit.server_id)
+        if server is None or server.stopped_at is not None:
+            return
+        if server.health_status is HealthStatus.STOPPING:
+            return  # being stopped on purpose right now
+        _log.warning(
+            "server.exited",
+            server_id=server.id,
+            deployment_id=server.deployment_id,
+            reason=exit.reason,
+            exit_code=exit.exit_code,
+            out_of_memory=exit.out_of_memory,
+            last_lines=exit.log_tail[-5:],
+        )
+        await self._mark_gone(server)
 
     async def _mark_gone(self, server: RunningServer) -> None:
         storage = self.context.storage

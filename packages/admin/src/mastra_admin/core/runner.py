@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import ClassVar
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastra_admin.core.models import Build, Deployment, Project, RunningServer
@@ -20,10 +21,14 @@ from mastra_admin.core.source import ProjectSource
 __all__ = [
     "BuildArtifact",
     "BuildContext",
+    "ExitListener",
     "LogSink",
     "ProjectRunner",
+    "ServerExit",
     "ServerStats",
 ]
+
+_log = structlog.get_logger("mastra_admin.core.runner")
 
 LogSink = Callable[[str], Awaitable[None]]
 """Receives one output line at a time (no trailing newline). The core's sink masks
@@ -63,6 +68,26 @@ class ServerStats(BaseModel):
     healthy: bool
     memory_usage_mb: float | None = None
     cpu_percent: float | None = None
+
+
+class ServerExit(BaseModel):
+    """A supervised server ended without being asked to: what the runner knows."""
+
+    server_id: str
+    deployment_id: str
+    build_id: str
+    exit_code: int | None = None
+    reason: str
+    """Why, for a person: ``exited with code 1``, ``killed: over its memory limit``."""
+    out_of_memory: bool = False
+    log_tail: list[str] = Field(default_factory=list)
+    """The server's last output lines, secrets masked."""
+    at: datetime
+
+
+ExitListener = Callable[[ServerExit], Awaitable[None]]
+"""Told of every ``ServerExit`` as it happens (the core's restart and notification
+policy listens here)."""
 
 
 class ProjectRunner(ABC):
@@ -133,3 +158,22 @@ class ProjectRunner(ABC):
 
     async def close(self) -> None:
         """Stop supervising; servers keep running (they are re-attached on start)."""
+
+    # --- exits, as they happen -------------------------------------------------------
+
+    def add_exit_listener(self, listener: ExitListener) -> None:
+        """Have ``listener`` told when a supervised server ends unasked. Runners that
+        learn of exits as they happen call ``report_exit``; the others' exits are found
+        by the core's periodic ``stats``."""
+        listeners: list[ExitListener] = self.__dict__.setdefault("_exit_listeners", [])
+        listeners.append(listener)
+
+    async def report_exit(self, exit: ServerExit) -> None:
+        """Tell every listener; one that fails is logged, never the runner's problem."""
+        for listener in list(self.__dict__.get("_exit_listeners", ())):
+            try:
+                await listener(exit)
+            except Exception as exc:
+                _log.warning(
+                    "runner.exit_listener_failed", server_id=exit.server_id, error=str(exc)
+                )

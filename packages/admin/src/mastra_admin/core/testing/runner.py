@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +43,7 @@ import pytest
 
 from mastra_admin.core import env_contract
 from mastra_admin.core.env_contract import RUNNER_VARS
-from mastra_admin.core.errors import BuildFailed
+from mastra_admin.core.errors import BuildFailed, NotFound
 from mastra_admin.core.models import (
     Build,
     Deployment,
@@ -53,11 +54,12 @@ from mastra_admin.core.models import (
     RunningServer,
 )
 from mastra_admin.core.runner import BuildArtifact, BuildContext, ProjectRunner
-from mastra_admin.core.source import ProjectSource
+from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
 from mastra_admin.core.testing.projects import Variant, write_mastra_project
 
 __all__ = [
     "BuildContextFactory",
+    "FolderCopySource",
     "LogCollector",
     "ProjectFactory",
     "RunnerConformance",
@@ -154,6 +156,32 @@ def make_build_context(
         env={**base_env, **(env or {})},
         secrets=list(secrets or []),
     )
+
+
+_IGNORE = shutil.ignore_patterns("node_modules", ".mastra", ".git", "dist", ".next")
+
+
+class FolderCopySource(ProjectSourceProvider):
+    """Copies the folder a ``ProjectSource`` names; just enough source for a runner."""
+
+    type: ClassVar[str] = "local"
+
+    async def list_projects(self, team_id: str | None = None) -> list[ProjectSource]:
+        return []
+
+    async def get_project(self, source_id: str) -> ProjectSource:
+        raise NotFound("no project", details={"source_id": source_id})
+
+    async def validate_access(self, source: ProjectSource) -> bool:
+        return await asyncio.to_thread(os.path.isdir, source.path)
+
+    async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
+        if not await self.validate_access(source):
+            raise NotFound(f"project folder {source.path} does not exist")
+        await asyncio.to_thread(
+            shutil.copytree, source.path, target_dir, ignore=_IGNORE, dirs_exist_ok=True
+        )
+        return target_dir
 
 
 def leftover_processes(root: Path) -> list[str]:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-__all__ = ["BuildLayout", "BuildLock", "check_build_id"]
+from mastra_admin.core.build_steps import read_json, write_json_atomic
+
+__all__ = ["BuildLayout", "BuildLock", "check_build_id", "read_json", "write_json_atomic"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -39,21 +39,6 @@ def check_build_id(build_id: str) -> str:
     if not _SAFE_ID.match(build_id) or ".." in build_id:
         raise ValueError(f"build id {build_id!r} cannot name a folder")
     return build_id
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)

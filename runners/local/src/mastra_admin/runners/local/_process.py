@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import psutil
 import structlog
 
+from mastra_admin.core.build_steps import describe
 from mastra_admin.core.errors import BuildFailed
-from mastra_admin.runners.local._commands import describe
 
 if TYPE_CHECKING:
     from mastra_admin.runners.local._sandbox import Sandbox, Sandboxed, SandboxSpec

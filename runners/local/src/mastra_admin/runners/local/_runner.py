@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fnmatch
 import json
 import os
 import shutil
@@ -25,6 +24,17 @@ import psutil
 import structlog
 
 from mastra_admin.core import env_contract
+from mastra_admin.core.build_steps import (
+    START_COMMAND,
+    allowed_environment,
+    build_command,
+    describe,
+    detect_package_manager,
+    install_command,
+    install_with_dev,
+    mask_secrets,
+    probe,
+)
 from mastra_admin.core.errors import BuildFailed, Conflict, InvalidInput, MastraAdminError
 from mastra_admin.core.models import HealthStatus, RunningServer, utcnow
 from mastra_admin.core.runner import (
@@ -36,15 +46,7 @@ from mastra_admin.core.runner import (
 )
 from mastra_admin.core.source import ProjectSourceProvider
 from mastra_admin.runners.local import _relay
-from mastra_admin.runners.local._commands import (
-    START_COMMAND,
-    build_command,
-    describe,
-    detect_package_manager,
-    install_command,
-    resolve_executable,
-)
-from mastra_admin.runners.local._health import probe
+from mastra_admin.runners.local._commands import resolve_executable
 from mastra_admin.runners.local._layout import (
     BuildLayout,
     BuildLock,
@@ -78,22 +80,6 @@ HOST_VAR = env_contract.HOST
 COLLECTOR_VARS = env_contract.COLLECTOR_ENDPOINT_VARS
 _LISTEN_BACKLOG = 511  # node's own
 _PORT_RETRIES = 3
-
-
-def mask_secrets(secrets: Sequence[str]) -> Callable[[str], str]:
-    """A function that replaces every secret value in a line with ``***`` (longest
-    first, so that a secret containing another is masked whole)."""
-    values = sorted({s for s in secrets if s}, key=len, reverse=True)
-    if not values:
-        return str
-
-    def mask(line: str) -> str:
-        for value in values:
-            if value in line:
-                line = line.replace(value, "***")
-        return line
-
-    return mask
 
 
 @dataclass
@@ -158,12 +144,7 @@ class LocalProcessRunner(ProjectRunner):
     def build_env(self, ctx: BuildContext) -> dict[str, str]:
         """What install and build steps see: the allow-listed part of the admin's
         environment (``settings.build_env_allow``) and the project's own variables."""
-        patterns = self.settings.build_env_allow
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
-        }
+        env = allowed_environment(self.settings.build_env_allow)
         env.update(ctx.env)
         return env
 
@@ -262,7 +243,7 @@ class LocalProcessRunner(ProjectRunner):
         steps: list[tuple[str, list[str], float]] = [
             (
                 "install",
-                settings.install_command or _install_with_dev(install_command(root, manager)),
+                settings.install_command or install_with_dev(install_command(root, manager)),
                 settings.install_timeout_s or self.settings.install_timeout_s,
             ),
             (
@@ -828,17 +809,6 @@ def _new_server_id() -> str:
     from mastra_admin.core.models import new_id
 
     return new_id()
-
-
-def _install_with_dev(argv: list[str]) -> list[str]:
-    """Install devDependencies too, even when the project sets ``NODE_ENV=production``:
-    the ``mastra`` CLI is usually one, and the build needs it."""
-    tool = argv[0]
-    if tool == "npm":
-        return [*argv, "--include=dev"]
-    if tool in ("pnpm", "yarn"):
-        return [*argv, "--production=false"]
-    return argv
 
 
 def _project_root(root: Path, layout: BuildLayout, source_path: str) -> Path:

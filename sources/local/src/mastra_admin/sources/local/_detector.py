@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from mastra_admin.core.build_steps import LOCK_FILES, PACKAGE_MANAGERS
 from mastra_admin.sources.local._patterns import workspace_pattern_matches
 
 __all__ = ["ENTRY_FILES", "LOCK_FILES", "MastraProjectDetector", "ProjectMetadata"]
@@ -19,16 +20,6 @@ __all__ = ["ENTRY_FILES", "LOCK_FILES", "MastraProjectDetector", "ProjectMetadat
 log = structlog.get_logger(__name__)
 
 MASTRA_PACKAGE = "@mastra/core"
-PACKAGE_MANAGERS = ("npm", "pnpm", "yarn", "bun")
-LOCK_FILES: tuple[tuple[str, str], ...] = (
-    ("pnpm-lock.yaml", "pnpm"),
-    ("yarn.lock", "yarn"),
-    ("bun.lock", "bun"),
-    ("bun.lockb", "bun"),
-    ("package-lock.json", "npm"),
-    ("npm-shrinkwrap.json", "npm"),
-)
-"""Lock files in order of precedence when a folder holds more than one."""
 ENTRY_FILES = ("src/mastra/index.ts", "src/mastra/index.js")
 MAX_PACKAGE_JSON_BYTES = 4 * 1024 * 1024
 _GIT_HEAD_REF = re.compile(r"ref:\s*refs/heads/(\S+)")
