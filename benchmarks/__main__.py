@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks._report import Figure, markdown
 
-ALL = ["pg", "source", "runner", "router", "ingest", "api"]
+ALL = ["pg", "source", "runner", "runner-docker", "router", "ingest", "api"]
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     figures: list[Figure] = []
     for name in names:
         try:
-            module = importlib.import_module(f"benchmarks.{name}")
+            module = importlib.import_module(f"benchmarks.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
             print(f"{name}: not available ({exc})")
             continue

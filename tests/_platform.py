@@ -40,7 +40,9 @@ from mastra_admin.core.testing.runner import leftover_processes
 
 __all__ = [
     "FINAL_BUILD_STATES",
+    "Background",
     "ServedPlatform",
+    "Traffic",
     "chdb_query",
     "free_port",
     "new_root",
@@ -380,3 +382,24 @@ class Background:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.join_timeout_s)
+
+
+@dataclass
+class Traffic(Background):
+    """A client calling the server through the router without pause."""
+
+    platform: ServedPlatform
+    host: str
+    statuses: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.platform.router_url, timeout=10) as client:
+            while not self.stopped:
+                try:
+                    response = client.get("/api/agents", headers={"Host": self.host})
+                    self.statuses.append(response.status_code)
+                    if response.status_code != 200:
+                        self.errors.append(f"{response.status_code} {response.text[:200]}")
+                except httpx.HTTPError as exc:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")

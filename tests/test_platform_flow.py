@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from ._platform import Background, ServedPlatform, served, wait_for
+from ._platform import ServedPlatform, Traffic, served, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -72,27 +72,6 @@ def server_pid(platform: ServedPlatform, deployment_id: str) -> int:
 
 def environ_of(pid: int) -> dict[str, str]:
     return dict(psutil.Process(pid).environ())
-
-
-@dataclass
-class Traffic(Background):
-    """A client calling the server through the router without pause."""
-
-    platform: ServedPlatform
-    host: str
-    statuses: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.platform.router_url, timeout=10) as client:
-            while not self.stopped:
-                try:
-                    response = client.get("/api/agents", headers={"Host": self.host})
-                    self.statuses.append(response.status_code)
-                    if response.status_code != 200:
-                        self.errors.append(f"{response.status_code} {response.text[:200]}")
-                except httpx.HTTPError as exc:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def test_deploy_route_observe_redeploy_rollback_stop(setup: Setup) -> None:

@@ -179,6 +179,19 @@ def test_data_shows_where_it_belongs(platform: ServedPlatform, seeded: Seeded, p
     expect(page.locator("svg.chart rect.series").first).to_be_visible()
     expect(page.locator("svg.chart path.line").first).to_be_attached()
 
+    # Project settings: the memory and CPU limits per server, saved and shown.
+    page.goto(f"{platform.url}/projects/{p}/settings")
+    settle(page)
+    labelled(page, "Memory limit per server (MB)").fill("384")
+    labelled(page, "CPU limit per server").fill("0.5")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Project settings saved")).to_be_visible()
+    saved = platform.get(f"/api/projects/{p}")["settings"]
+    assert (saved["memory_limit_mb"], saved["cpu_limit"]) == (384, 0.5)
+    page.reload()
+    settle(page)
+    expect(labelled(page, "Memory limit per server (MB)")).to_have_value("384")
+
     # Licence and settings.
     page.goto(f"{platform.url}/settings")
     settle(page)

@@ -129,6 +129,16 @@ async def test_deep_nesting_is_a_400_at_the_collector(
         {"node_options": "--max-old-space-size=512\x00"},
         {"plugin_blob": "x" * 1000},
         {"install_command": []},
+        # Resource limits: a runner would pass these to the engine as they are.
+        {"memory_limit_mb": 8},
+        {"memory_limit_mb": "512"},
+        {"memory_limit_mb": True},
+        {"memory_limit_mb": 512.5},
+        {"memory_limit_mb": 2**40},
+        {"cpu_limit": 0},
+        {"cpu_limit": -1},
+        {"cpu_limit": 1000},
+        {"cpu_limit": "1"},
     ],
 )
 async def test_bad_settings_are_refused_on_write(

@@ -317,6 +317,8 @@ class ProjectSettingsInput(ProjectSettings):
     build_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     health_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     node_options: str | None = Field(default=None, max_length=4096, pattern=r"^[^\x00]*$")
+    memory_limit_mb: Annotated[int, Field(ge=16, le=1_048_576), _WHOLE] | None = None
+    cpu_limit: float | None = Field(default=None, gt=0, le=256)
 
 
 class TeamSettingsInput(TeamSettings):

@@ -303,6 +303,10 @@ class ProjectSettings(BaseModel):
     build_timeout_s: float | None = Field(default=None, gt=0)
     health_timeout_s: float | None = Field(default=None, gt=0)
     node_options: str | None = None
+    memory_limit_mb: int | None = Field(default=None, gt=0)
+    """Memory of each server of the project, where the runner can limit it (containers)."""
+    cpu_limit: float | None = Field(default=None, gt=0)
+    """CPUs of each server of the project, where the runner can limit them."""
 
 
 class Project(Entity):

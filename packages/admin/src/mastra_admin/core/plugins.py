@@ -102,6 +102,7 @@ OWN_ADAPTERS: Mapping[tuple[str, str], str] = {
     ("storage", "pg"): "mastra-admin-pg",
     ("observability", "clickhouse"): "mastra-admin-observability-clickhouse",
     ("runner", "local"): "mastra-admin-runner-local",
+    ("runner", "docker"): "mastra-admin-runner-docker",
     ("router", "local"): "mastra-admin-router-local",
     ("source", "local"): "mastra-admin-source-local",
 }

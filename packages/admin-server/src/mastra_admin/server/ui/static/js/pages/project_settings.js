@@ -15,6 +15,9 @@ function seconds(value) {
   return value === "" ? null : Number(value);
 }
 
+// Memory and CPUs: empty means the runner's default.
+const amount = seconds;
+
 export async function render({ params }) {
   const projectId = params.projectId;
   let project;
@@ -50,6 +53,8 @@ export async function render({ params }) {
         field({ label: "Build timeout (s)", name: "build_timeout_s", kind: "number", min: 1, value: s.build_timeout_s ?? "" }),
         field({ label: "Health timeout (s)", name: "health_timeout_s", kind: "number", min: 1, value: s.health_timeout_s ?? "" }),
         field({ label: "NODE_OPTIONS", name: "node_options", value: s.node_options || "", placeholder: "--max-old-space-size=1024" }),
+        field({ label: "Memory limit per server (MB)", name: "memory_limit_mb", kind: "number", min: 16, step: 1, value: s.memory_limit_mb ?? "", hint: "Empty: the runner's default. Runners of containers enforce it; over it a server is killed." }),
+        field({ label: "CPU limit per server", name: "cpu_limit", kind: "number", min: 0.01, step: 0.01, value: s.cpu_limit ?? "", placeholder: "1" }),
       ],
       onSubmit: async (values) => {
         // A command whose text was not edited keeps its stored argv: its arguments may
@@ -72,6 +77,8 @@ export async function render({ params }) {
               build_timeout_s: seconds(values.build_timeout_s),
               health_timeout_s: seconds(values.health_timeout_s),
               node_options: values.node_options || null,
+              memory_limit_mb: amount(values.memory_limit_mb),
+              cpu_limit: amount(values.cpu_limit),
             },
           },
         });
