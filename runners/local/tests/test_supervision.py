@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from mastra_admin.core.errors import BuildFailed
+from mastra_admin.core.runner import ServerExit
 from mastra_admin.core.testing.projects import write_mastra_project
 from mastra_admin.core.testing.runner import LogCollector, make_build_context
 from mastra_admin.runners.local import LocalProcessRunner
@@ -214,3 +215,37 @@ async def test_secret_values_never_reach_the_captured_output(
     messages = [json.loads(line)["msg"] for line in captured.splitlines()]
     assert "agent *** generated a reply" in messages
     assert "weather" not in captured
+
+
+async def test_a_server_that_dies_is_reported_as_it_happens(
+    local_runner: LocalProcessRunner, built_project: BuiltProject
+) -> None:
+    """Killed from outside (as the kernel's OOM killer would): the runner tells its
+    exit listeners at once, with how it ended, and keeps nothing of it."""
+    assert built_project.artifact is not None
+    exits: list[ServerExit] = []
+    told = asyncio.Event()
+
+    async def listener(exit: ServerExit) -> None:
+        exits.append(exit)
+        told.set()
+
+    local_runner.add_exit_listener(listener)
+    ctx = built_project.context()
+    server = await local_runner.start(ctx, built_project.artifact, LogCollector())
+    assert server.process_id is not None
+    psutil.Process(server.process_id).kill()
+    async with asyncio.timeout(10):
+        await told.wait()
+    [exit] = exits
+    assert exit.server_id == server.id
+    assert exit.deployment_id == ctx.deployment.id
+    assert exit.exit_code != 0
+    assert not await local_runner.is_alive(server)
+    assert server.port not in local_runner.ports.taken
+
+    # A server stopped on purpose is not reported.
+    again = await local_runner.start(ctx, built_project.artifact, LogCollector())
+    await local_runner.stop(again, grace_s=2)
+    await asyncio.sleep(0.5)
+    assert len(exits) == 1

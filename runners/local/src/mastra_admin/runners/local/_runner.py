@@ -42,6 +42,7 @@ from mastra_admin.core.runner import (
     BuildContext,
     LogSink,
     ProjectRunner,
+    ServerExit,
     ServerStats,
 )
 from mastra_admin.core.source import ProjectSourceProvider
@@ -107,6 +108,8 @@ class _Server:
     network: psutil.Process | None = None
     network_child: asyncio.subprocess.Process | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    stopping: bool = False
+    watcher: asyncio.Task[None] | None = None
 
 
 class LocalProcessRunner(ProjectRunner):
@@ -480,6 +483,11 @@ class LocalProcessRunner(ProjectRunner):
             await log(f"Server healthy at {url} (pid {server.pid}) after {elapsed:.1f} s")
             bound.info("server.healthy", duration_s=round(elapsed, 3))
             self._servers[server.id] = server
+            if server.child is not None:
+                server.watcher = asyncio.create_task(
+                    self._watch_exit(server, ctx.deployment.id, ctx.build.id, mask),
+                    name=f"server-exit-{server.id}",
+                )
             server.process.cpu_percent(None)  # primes the CPU measurement
             write_json_atomic(layout.server_file(server.id), _server_record(server))
             return RunningServer(
@@ -671,6 +679,9 @@ class LocalProcessRunner(ProjectRunner):
         its group and escaped descendants), SIGKILL whatever is left after ``grace_s``
         (in a sandbox: its init, which ends the whole pid namespace), wait for the
         relay, end the sandbox's network, release the port, forget the server."""
+        server.stopping = True
+        if server.watcher is not None and server.watcher is not asyncio.current_task():
+            server.watcher.cancel()
         try:
             pgid = server.group
             if server.init is not None:
@@ -690,6 +701,34 @@ class LocalProcessRunner(ProjectRunner):
             self._stat_processes.pop(server.id, None)
             with contextlib.suppress(OSError):
                 server.layout.server_file(server.id).unlink()
+
+    async def _watch_exit(
+        self, server: _Server, deployment_id: str, build_id: str, mask: Callable[[str], str]
+    ) -> None:
+        """Report the server's end when it was not asked to stop (its child exited):
+        what is left of it is cleaned up first, so its last lines are in the log."""
+        assert server.child is not None
+        code = await server.child.wait()
+        if server.stopping or self._servers.get(server.id) is not server:
+            return
+        await self._terminate(server, grace_s=0)
+        tail = [
+            mask(line)
+            for line in _runtime_tail(server.layout, server, self.settings.log_tail_lines)
+        ]
+        reason = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        _log.warning("server.exited", server_id=server.id, reason=reason)
+        await self.report_exit(
+            ServerExit(
+                server_id=server.id,
+                deployment_id=deployment_id,
+                build_id=build_id,
+                exit_code=code,
+                reason=reason,
+                log_tail=tail,
+                at=utcnow(),
+            )
+        )
 
     # --- supervision ----------------------------------------------------------------
 
@@ -789,6 +828,9 @@ class LocalProcessRunner(ProjectRunner):
 
     async def close(self) -> None:
         """Stop supervising; servers (and their log relays) keep running."""
+        for server in self._servers.values():
+            if server.watcher is not None:
+                server.watcher.cancel()
         self._servers.clear()
         self._stat_processes.clear()
 

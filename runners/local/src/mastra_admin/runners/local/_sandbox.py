@@ -504,7 +504,10 @@ class Sandbox:
             table = _read_proc(routes)
             if table is None:
                 break  # the sandbox is gone
-            if table.count("\n") > 1:  # a route below the header: pasta configured it
+            # A route below the header: pasta configured the interface. Its forwarded
+            # ports (the collector's) listen inside a moment later: wait for them too,
+            # or a server that posts at once is refused.
+            if table.count("\n") > 1 and _listening(init.pid, spec.host_ports):
                 return child, psutil.Process(child.pid)
             if time.monotonic() > deadline:
                 break
@@ -605,6 +608,20 @@ class Sandbox:
             args += ["--ro-bind-data", str(shim_fd), LISTEN_SHIM]
         args += ["--chdir", str(spec.cwd)]
         return args
+
+
+def _listening(pid: int, ports: Sequence[int]) -> bool:
+    """Whether every port in ``ports`` has a listening TCP socket in the network
+    namespace of ``pid`` (``/proc/<pid>/net/tcp`` and ``tcp6``)."""
+    if not ports:
+        return True
+    listening: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        for line in (_read_proc(Path(f"/proc/{pid}/net/{name}")) or "").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                listening.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return all(port in listening for port in ports)
 
 
 def _read_proc(path: Path) -> str | None:
