@@ -88,6 +88,10 @@ async def _by_hand(project: Path, base: str, work: Path, n: int) -> float:
     return took
 
 
+_STATS: list[float] = []
+_ENGINE_STATS: list[float] = []
+
+
 async def _through_runner(runner: DockerRunner, project: Path) -> float:
     ctx = make_build_context(project)
     log = LogCollector()
@@ -95,6 +99,14 @@ async def _through_runner(runner: DockerRunner, project: Path) -> float:
     artifact = await runner.build(ctx, log)
     server = await runner.start(ctx, artifact, log)
     took = time.perf_counter() - started
+    await asyncio.sleep(1.5)  # the engine's first samples
+    for _ in range(5):  # what a health round pays per server
+        began = time.perf_counter()
+        await runner.stats(server)
+        _STATS.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await runner.engine.stats(str(server.container_id))
+        _ENGINE_STATS.append(time.perf_counter() - began)
     await runner.stop(server, grace_s=2)
     await runner.prune_artifacts(keep=[])
     return took
@@ -184,6 +196,14 @@ async def _run() -> list[Figure]:
             unit="s",
             goal="<= 1 s",
             met=overhead <= 1.0,
+        ),
+        Figure(
+            bench="runner-docker",
+            figure="stats of one server (median)",
+            value=statistics.median(_STATS) * 1000,
+            unit="ms",
+            reference=statistics.median(_ENGINE_STATS) * 1000,
+            reference_label="one stats request to the engine",
         ),
         Figure(
             bench="runner-docker",

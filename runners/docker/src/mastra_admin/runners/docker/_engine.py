@@ -213,10 +213,27 @@ class DockerEngine:
         return result
 
     async def stats(self, container: str) -> dict[str, Any]:
+        """One sample of the container's figures, at once (``one-shot``: without it the
+        engine waits for a second sample, a second or two, to fill ``precpu_stats``)."""
         result: dict[str, Any] = await self._json(
-            "GET", f"/containers/{quote(container)}/stats", params={"stream": "0"}
+            "GET",
+            f"/containers/{quote(container)}/stats",
+            params={"stream": "0", "one-shot": "1"},
         )
         return result
+
+    async def stats_stream(self, container: str) -> AsyncIterator[dict[str, Any]]:
+        """The container's figures as the engine collects them (about once a second),
+        each with the previous CPU sample, until it stops."""
+        async with self._stream(
+            f"/containers/{quote(container)}/stats", {"stream": "1"}, timeout_s=None
+        ) as response:
+            try:
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+            except httpx.TransportError:
+                return
 
     async def put_archive(self, container: str, path: str, tar: AsyncIterator[bytes]) -> None:
         await self._call(

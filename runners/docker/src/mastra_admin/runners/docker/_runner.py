@@ -102,6 +102,9 @@ class _Server:
     stopping: bool = False
     tail: list[str] = field(default_factory=list)
     follower: asyncio.Task[None] | None = None
+    figures: dict[str, Any] | None = None
+    """The engine's latest figures of the container (``_watch_stats``)."""
+    stats_task: asyncio.Task[None] | None = None
 
 
 class DockerRunner(ProjectRunner):
@@ -706,6 +709,7 @@ class DockerRunner(ProjectRunner):
                 "server.healthy", server_id=server_id, port=port, duration_s=round(elapsed, 3)
             )
             self._servers[server_id] = server
+            self._watch_stats(server)
             state = info.get("State") or {}
             write_json_atomic(folder.server_file(server_id), {"container": container})
             self._watch_events()
@@ -884,6 +888,18 @@ class DockerRunner(ProjectRunner):
 
         server.follower = asyncio.create_task(follow(), name=f"docker-logs-{server.id}")
 
+    def _watch_stats(self, server: _Server) -> None:
+        """Keep the engine's latest figures of the server at hand: a single request
+        for them waits one to two seconds for the engine's next sample, which a health
+        round over many servers cannot afford."""
+
+        async def watch() -> None:
+            with contextlib.suppress(EngineError):
+                async for figures in self.engine.stats_stream(server.container):
+                    server.figures = figures
+
+        server.stats_task = asyncio.create_task(watch(), name=f"docker-stats-{server.id}")
+
     async def _settle_logs(self, server: _Server) -> None:
         if server.follower is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -893,6 +909,8 @@ class DockerRunner(ProjectRunner):
 
     async def _discard(self, server: _Server) -> None:
         server.stopping = True
+        if server.stats_task is not None:
+            server.stats_task.cancel()
         await self.engine.remove(server.container)
         if server.follower is not None:
             server.follower.cancel()
@@ -960,8 +978,11 @@ class DockerRunner(ProjectRunner):
         )
         memory_mb: float | None = None
         cpu: float | None = None
+        known = self._servers.get(server.id)
         with contextlib.suppress(EngineError, KeyError, TypeError, ZeroDivisionError):
-            figures = await self.engine.stats(str(info["Id"]))
+            figures = known.figures if known is not None and known.figures else None
+            if figures is None:  # not followed here (yet): ask, and wait for it
+                figures = await self.engine.stats(str(info["Id"]))
             memory = figures.get("memory_stats") or {}
             usage = float(memory.get("usage", 0)) - float(
                 (memory.get("stats") or {}).get("cache", 0)
@@ -990,6 +1011,7 @@ class DockerRunner(ProjectRunner):
             server.id, str(info["Id"]), server.deployment_id, server.build_id, folder, str
         )
         self._servers[server.id] = adopted
+        self._watch_stats(adopted)
         network = await self.engine.network(self.network_of(server.deployment_id))
         env = dict(
             item.split("=", 1)
@@ -1062,6 +1084,8 @@ class DockerRunner(ProjectRunner):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._events
         for server in list(self._servers.values()):
+            if server.stats_task is not None:
+                server.stats_task.cancel()
             if server.follower is not None:
                 server.follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
