@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -543,7 +543,7 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
         count, rows = statements
         totals = await self.transport.fetch(count.sql, count.params)
         items = [convert(r) for r in await self.transport.fetch(rows.sql, rows.params)]
-        total = int(totals[0]["total"]) if totals else 0
+        total = _at_least(int(totals[0]["total"]) if totals else 0, q.offset, items)
         return Page[T](items=items, total=total, limit=q.limit, offset=q.offset)
 
     async def _latest_page(
@@ -562,7 +562,9 @@ class ClickHouseQueryProvider(ObservabilityQueryProvider):
             full = statements.full
             rows = await self.transport.fetch(full.sql, full.params)
         items = [convert(r) for r in rows[: q.limit]]
-        return Page[T](items=items, total=total, limit=q.limit, offset=q.offset)
+        return Page[T](
+            items=items, total=_at_least(total, q.offset, items), limit=q.limit, offset=q.offset
+        )
 
     async def list_traces(self, query: TraceQuery) -> Page[Trace]:
         page = await self._latest_page(self.build.traces(query), trace_from_row, query)
@@ -684,3 +686,10 @@ def _trace_of(spans: list[Span]) -> Trace:
         end_time=end,
         duration_ms=(end - first.start_time).total_seconds() * 1000 if end else None,
     )
+
+
+def _at_least(total: int, offset: int, items: Sequence[object]) -> int:
+    """The count, never below what the page shows: the count and the rows are two
+    reads, and an insert landing between them must not give a page of one item whose
+    total is 0."""
+    return max(total, offset + len(items)) if items else total
