@@ -15,6 +15,7 @@ stored state) is in the field's description.
 
 from __future__ import annotations
 
+import json
 import functools
 import re
 import unicodedata
@@ -425,10 +426,27 @@ class UpdateMember(Input):
 
 
 class CreateProject(_Named):
+    """From a project the source lists (``source_id``), or from settings the source
+    connects to (``source``: a git repository's ``url``, ``subdirectory``,
+    ``credential`` and ``webhook_secret``, say); exactly one of the two."""
+
     source_type: str = Field(default="local", min_length=1, max_length=50, pattern=TEXT_PATTERN)
-    source_id: str = Field(min_length=1, max_length=1024, pattern=TEXT_PATTERN)
+    source_id: str | None = Field(default=None, min_length=1, max_length=1024, pattern=TEXT_PATTERN)
+    source: dict[str, Any] | None = Field(
+        default=None,
+        description="Settings the source connects with (its own schema); secrets in it are "
+        "stored encrypted and never shown again.",
+    )
     default_branch: BranchName = "main"
     settings: ProjectSettingsField = Field(default_factory=ProjectSettings)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.source_id is None) == (self.source is None):
+            raise ValueError("give exactly one of source_id and source")
+        if self.source is not None and len(json.dumps(self.source, default=str)) > 64_000:
+            raise ValueError("source settings are at most 64 KB")
+        return self
 
 
 class UpdateProject(Input):
@@ -521,6 +539,14 @@ class DeployRequest(Input):
             }
         ),
     ] = Field(default=BuildTrigger.MANUAL, description="Roll back with the rollback route.")
+    ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=TEXT_PATTERN,
+        description="A branch, tag or commit id to build, where the source has revisions "
+        "(git); default: the deployment's branch.",
+    )
     commit_sha: str | None = Field(default=None, max_length=255, pattern=NO_NUL_PATTERN)
     commit_message: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL_PATTERN)
 
@@ -532,7 +558,17 @@ class DeployRequest(Input):
 
 
 class RollbackRequest(Input):
-    build_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
+    """Back to a succeeded build, named by its id or by the commit it built (the
+    newest succeeded build of that commit; 7 to 40 hex digits)."""
+
+    build_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
+    commit_sha: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{7,40}$")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.build_id is None) == (self.commit_sha is None):
+            raise ValueError("give exactly one of build_id and commit_sha")
+        return self
 
 
 class CreateRole(Input):

@@ -38,6 +38,7 @@ __all__ = [
     "Route",
     "RouteStatus",
     "RunningServer",
+    "SOURCE_SECRETS_KEY",
     "Team",
     "TeamInstallation",
     "TeamInvite",
@@ -287,7 +288,12 @@ class TeamInstallation(Entity):
     updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
-# --- projects --------------------------------------------------------------------
+# --- projects ---
+
+SOURCE_SECRETS_KEY = "secrets"
+"""The key of ``Project.source_config`` under which a source keeps what it encrypted
+(a repository credential, a webhook secret); never shown by the API."""
+-----------------------------------------------------------------
 
 
 class ProjectSettings(BaseModel):
@@ -307,6 +313,9 @@ class ProjectSettings(BaseModel):
     """Memory of each server of the project, where the runner can limit it (containers)."""
     cpu_limit: float | None = Field(default=None, gt=0)
     """CPUs of each server of the project, where the runner can limit them."""
+    fork_previews_get_secrets: bool = False
+    """Previews of pull requests from forks get the project's secret env vars too
+    (off: they get only the env vars that are not secret, as GitHub Actions does)."""
 
 
 class Project(Entity):
@@ -328,6 +337,14 @@ class Project(Entity):
         """The id of the project in its source (``source_config["source_id"]``)."""
         value = self.source_config.get("source_id")
         return str(value) if value is not None else None
+
+    def without_secrets(self) -> Project:
+        """This project without ``source_config["secrets"]`` (a source's encrypted
+        credentials): what the API and embedding code are shown."""
+        if SOURCE_SECRETS_KEY not in self.source_config:
+            return self
+        public = {k: v for k, v in self.source_config.items() if k != SOURCE_SECRETS_KEY}
+        return self.model_copy(update={"source_config": public})
 
 
 class ProjectEnvVar(Entity):
@@ -387,6 +404,9 @@ class Deployment(Entity):
     env_var_overrides: list[EnvVarOverride] = Field(default_factory=list)
     auto_shutdown: bool = False
     expires_at: UtcDatetime | None = None
+    secrets_withheld: bool = False
+    """Its servers get only the env vars that are not secret (a preview of a pull
+    request from a fork)."""
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
 
@@ -413,8 +433,12 @@ class Build(Entity):
     deployment_id: str
     trigger: BuildTrigger = BuildTrigger.MANUAL
     triggered_by: str
+    ref: str | None = None
+    """What was asked for: a branch, tag or commit id (``None``: the deployment's branch)."""
     commit_sha: str | None = None
+    """The commit built: as asked, then as the source resolved it."""
     commit_message: str | None = None
+    commit_author: str | None = None
     status: BuildStatus = BuildStatus.QUEUED
     artifact_build_id: str | None = None
     log_path: str | None = None

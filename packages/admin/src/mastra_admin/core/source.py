@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ChangeEvent", "ChangeType", "ProjectSource", "ProjectSourceProvider"]
+from mastra_admin.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mastra_admin.core.models import Project
+
+__all__ = [
+    "ChangeEvent",
+    "ChangeType",
+    "ProjectSource",
+    "ProjectSourceProvider",
+    "PullRequest",
+    "RepositoryEvent",
+    "Revision",
+    "SourceConnection",
+]
 
 
 class ProjectSource(BaseModel):
@@ -44,6 +58,54 @@ class ChangeEvent(BaseModel):
     path: str
 
 
+class Revision(BaseModel):
+    """The commit a build is pinned to, as the source resolved the ref it was given."""
+
+    ref: str
+    sha: str
+    message: str | None = None
+    author: str | None = None
+    """``Name <email>``."""
+
+
+class SourceConnection(BaseModel):
+    """A project source made from settings a user gave (a repository URL and its
+    credential, say): the project as the source sees it, and what to keep in the
+    project's ``source_config``. Secrets in ``config`` are already encrypted, under
+    ``config["secrets"]`` (``models.SOURCE_SECRETS_KEY``), which the API never shows."""
+
+    source: ProjectSource
+    config: dict[str, Any]
+
+
+class PullRequest(BaseModel):
+    number: int = Field(ge=1)
+    action: Literal["opened", "updated", "closed"]
+    head_sha: str
+    head_branch: str
+    from_fork: bool
+    title: str = ""
+
+
+class RepositoryEvent(BaseModel):
+    """A webhook delivery as a source read it (before its signature is checked:
+    nothing in it is trusted until ``verify_webhook`` says so for a project)."""
+
+    kind: Literal["ping", "push", "pull_request", "other"]
+    event: str
+    """The host's own name of the event (``push``, ``pull_request``, ``issues`` ...)."""
+    delivery_id: str = Field(min_length=1, max_length=200)
+    repository_key: str
+    """What ``ProjectStore.find_by_source(type, "repository_key", ...)`` finds the
+    projects of the repository by."""
+    branch: str | None = None
+    """A push: the branch pushed (``None`` for a tag)."""
+    sha: str | None = None
+    """A push: the new head; ``None`` when the branch was deleted."""
+    message: str | None = None
+    pull_request: PullRequest | None = None
+
+
 class ProjectSourceProvider(ABC):
     """Finds projects and materialises them into a build directory.
 
@@ -71,6 +133,40 @@ class ProjectSourceProvider(ABC):
     async def get_project_path(self, source: ProjectSource, target_dir: Path) -> Path:
         """Copy (or clone) the project into ``target_dir`` and return the project root
         inside it. Never returns the source folder itself: builds run on a copy."""
+
+    async def connect(
+        self, team_id: str, config: Mapping[str, Any], *, default_branch: str
+    ) -> SourceConnection:
+        """A project source from settings a user gave when creating a project
+        (``CreateProject.source``, hostile until checked: ``InvalidInput`` naming the
+        field), read at ``default_branch`` to see whether it is a Mastra project
+        (``metadata["valid"]``/``["problems"]`` as for listed projects). Sources
+        whose projects are picked by id (folders on disk) do not connect:
+        ``InvalidInput``."""
+        raise InvalidInput(
+            f"projects of the {self.type!r} source are picked by source_id",
+            details={"field": "source"},
+        )
+
+    async def source_for(self, project: Project) -> ProjectSource:
+        """The source project ``project`` was created from (by default found by
+        ``project.source_id``)."""
+        return await self.get_project(project.source_id or "")
+
+    async def pin(self, source: ProjectSource, ref: str) -> tuple[ProjectSource, Revision] | None:
+        """Resolve ``ref`` (a branch, a tag or a commit id) to one commit and return
+        the source pinned to it (``get_project_path`` then copies exactly that
+        commit) with the revision. ``None`` for sources without revisions (folders)."""
+        return None
+
+    def read_webhook(self, headers: Mapping[str, str], body: bytes) -> RepositoryEvent | None:
+        """Read a webhook delivery (``headers`` with lower-case names). ``None`` when
+        this source takes no webhooks; ``InvalidInput`` for a malformed one."""
+        return None
+
+    def verify_webhook(self, project: Project, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether the delivery is signed with ``project``'s webhook secret."""
+        return False
 
     def watch_changes(self, source: ProjectSource) -> AsyncIterator[list[ChangeEvent]]:
         """Yield batches of changes (debounced) until the consumer stops iterating.

@@ -64,6 +64,7 @@ __all__ = [
     "TeamUpdate",
     "UserStore",
     "UserUpdate",
+    "WebhookDeliveryStore",
     "last_owner_conflict",
 ]
 
@@ -122,6 +123,7 @@ class DeploymentUpdate(Patch):
     env_var_overrides: list[EnvVarOverride] | None = None
     auto_shutdown: bool | None = None
     expires_at: datetime | None = None
+    secrets_withheld: bool | None = None
 
 
 class BuildUpdate(Patch):
@@ -134,6 +136,7 @@ class BuildUpdate(Patch):
     completed_at: datetime | None = None
     commit_sha: str | None = None
     commit_message: str | None = None
+    commit_author: str | None = None
 
 
 class RunningServerUpdate(Patch):
@@ -344,6 +347,11 @@ class ProjectStore(ABC):
 
     @abstractmethod
     async def count(self) -> int: ...
+
+    @abstractmethod
+    async def find_by_source(self, source_type: str, key: str, value: str) -> list[Project]:
+        """Projects of ``source_type`` whose ``source_config[key]`` is the string
+        ``value`` (the projects of one repository, say), oldest first, across teams."""
 
     @abstractmethod
     async def set_env_var(self, env_var: ProjectEnvVar) -> ProjectEnvVar:
@@ -594,6 +602,19 @@ class RbacStore(ABC):
     ) -> list[RoleAssignment]: ...
 
 
+class WebhookDeliveryStore(ABC):
+    """The delivery ids of webhooks already acted on, so that a replay is refused."""
+
+    @abstractmethod
+    async def remember(self, source: str, delivery_id: str, received_at: datetime) -> bool:
+        """Record the delivery; ``True`` when it is new, ``False`` when ``source``
+        already had a delivery with this id (atomically: of two racing calls one wins)."""
+
+    @abstractmethod
+    async def forget_before(self, before: datetime) -> int:
+        """Drop deliveries received before ``before``; how many were dropped."""
+
+
 class AdminStorage(ABC):
     """The whole admin storage. Adapters set the domain stores in ``__init__`` and
     implement ``_init``/``_close``; ``init`` also creates the system roles."""
@@ -612,6 +633,7 @@ class AdminStorage(ABC):
     servers: RunningServerStore
     routes: RouteStore
     rbac: RbacStore
+    webhooks: WebhookDeliveryStore
 
     async def init(self) -> None:
         """Create or migrate the schema and seed system roles. Idempotent, and safe
