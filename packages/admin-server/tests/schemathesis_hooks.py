@@ -24,9 +24,18 @@ _BOUNDS = (
     " the observability stores hold 1970-2261"
 )
 _ORDER = "JSON Schema cannot compare two parameters"
+_SOURCE = (
+    "which settings `source` takes is the configured source's own schema (a git source's"
+    " repository URL, say); the document is the same for every source, and a source that"
+    " lists its projects takes none"
+)
 _LISTS = ("traces", "spans", "logs", "metrics", "scores", "feedback")
 
 UNSTATED_RULES: dict[tuple[str, str], dict[str, str]] = {
+    ("POST", "/api/teams/{team_id}/projects"): {
+        f"projects of the {source!r} source are picked by source_id": _SOURCE
+        for source in ("fake", "local")
+    },
     ("POST", "/api/me/tokens"): {
         "the expiry must be in the future": _CLOCK,
     },

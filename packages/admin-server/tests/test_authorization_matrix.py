@@ -101,6 +101,7 @@ async def seed(admin: MastraAdmin, world: World) -> Resources:
 Sample = tuple[dict[str, Any] | None, dict[str, Any], set[int]]
 
 SAMPLES: dict[str, Callable[[Resources, World], Sample]] = {
+    "source_info": lambda r, w: (None, {}, {200}),
     "get_me": lambda r, w: (None, {}, {200}),
     "list_my_tokens": lambda r, w: (None, {}, {200}),
     "create_my_token": lambda r, w: ({"name": "cli"}, {}, {201}),

@@ -260,6 +260,7 @@ def test_the_matrix_covers_every_permission_checked_operation() -> None:
         "load_deployment",
         "collector_token",
         "verify_collector_token",
+        "receive_webhook",  # authenticated by the signature (test_webhooks)
         "collector_url",
         "subdomain_for",
         "default_branch_for",

@@ -1,19 +1,25 @@
-"""Fixtures for the git layer's tests: a real smart-HTTP git server, a cache, settings that
-let the cache reach the loopback server, and a spy on every git process started."""
+"""Fixtures for the git source's tests: a real smart-HTTP git server, a cache, settings
+that let the cache reach the loopback server, a spy on every git process started, and
+the provider over an in-memory storage with real encryption."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import os
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mastra_admin.sources.git import GitCache, GitSourceSettings, RepositoryUrl
+from mastra_admin.core.encryption import AesGcmEncryption
+from mastra_admin.core.models import Project, Team
+from mastra_admin.core.source import SourceConnection
+from mastra_admin.core.testing.memory import InMemoryAdminStorage
+from mastra_admin.sources.git import GitCache, GitProjectSource, GitSourceSettings, RepositoryUrl
 from mastra_admin.sources.git import check_repository_url as _check
 from mastra_admin.sources.git.testing import GitHttpServer
 
@@ -122,3 +128,78 @@ def processes_in_group(pgid: int) -> list[int]:
 @pytest.fixture
 def group_members() -> Callable[[int], list[int]]:
     return processes_in_group
+
+
+# -- the git project source ----------------------------------------------------------
+
+
+@pytest.fixture
+def encryption() -> AesGcmEncryption:
+    """The platform's AES-GCM encryption with a fresh real key."""
+    return AesGcmEncryption({"k1": AesGcmEncryption.generate_key()}, "k1")
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[InMemoryAdminStorage]:
+    made = InMemoryAdminStorage()
+    await made.init()
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def team(storage: InMemoryAdminStorage) -> Team:
+    return await storage.teams.create(Team(name="Acme", slug="acme"))
+
+
+@pytest.fixture
+def git_source(
+    settings: GitSourceSettings,
+    storage: InMemoryAdminStorage,
+    encryption: AesGcmEncryption,
+    tmp_path: Path,
+) -> GitProjectSource:
+    """The provider over the test storage, reaching the loopback server; public host
+    names go to the fake resolver."""
+    return GitProjectSource(
+        settings,
+        storage=storage,
+        encryption=encryption,
+        cache_dir=settings.resolved_cache_dir(tmp_path),
+        resolve=fake_resolve,
+    )
+
+
+def stored_config(connection: SourceConnection) -> dict[str, Any]:
+    """What the core keeps as ``source_config`` of a connected project."""
+    source = connection.source
+    return {
+        **connection.config,
+        "source_id": source.id,
+        "path": source.path,
+        "name": source.name,
+        "package_manager": source.package_manager,
+    }
+
+
+async def register(
+    storage: InMemoryAdminStorage,
+    team_id: str,
+    connection: SourceConnection,
+    *,
+    name: str | None = None,
+    default_branch: str = "main",
+) -> Project:
+    """Store a project made from ``connection`` as the core does on create."""
+    label = name or connection.source.name
+    slug = f"{label}-{secrets.token_hex(3)}".lower()
+    return await storage.projects.create(
+        Project(
+            team_id=team_id,
+            name=label,
+            slug=slug,
+            source_type="git",
+            source_config=stored_config(connection),
+            default_branch=default_branch,
+        )
+    )

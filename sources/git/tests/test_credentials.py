@@ -176,6 +176,30 @@ def test_an_ssh_key_lives_in_a_private_file_for_the_operation_only() -> None:
     assert not key_file.parent.parent.exists()
 
 
+def test_known_hosts_pin_the_host_key() -> None:
+    url = check_repository_url(
+        "ssh://git@127.0.0.1:2222/app.git", GitSourceSettings(allow_private_addresses=True)
+    )
+    line = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeadBeefDeadBeefDeadBeef"
+    key = SshKey(private_key=FAKE_KEY, known_hosts=f"# the server\r\n{line}\r\n\r\n")
+
+    with git_environment(url, key) as environment:
+        command = shlex.split(environment.env["GIT_SSH_COMMAND"])
+        options = " ".join(command)
+        known = Path(options.split("UserKnownHostsFile=")[1].split()[0])
+        assert "StrictHostKeyChecking=yes" in options
+        assert "accept-new" not in options
+        assert known.read_text() == line + "\n"
+        assert stat.S_IMODE(known.stat().st_mode) == 0o600
+    assert not known.exists()
+
+
+@pytest.mark.parametrize("known_hosts", ["", "# only a comment\n", "host-only\n", "a b c\x07\n"])
+def test_known_hosts_that_name_no_key_are_refused(known_hosts: str) -> None:
+    with pytest.raises(ValidationError):
+        SshKey(private_key=FAKE_KEY, known_hosts=known_hosts)
+
+
 async def test_an_ssh_fetch_cleans_up_its_key_and_names_an_unreachable_host(
     tmp_path: Path, new_key: NewKey, spawned: list[Spawned]
 ) -> None:

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "admin_routes",
     "admin_roles",
     "admin_role_assignments",
+    "admin_webhook_deliveries",
     "admin_schema_migrations",
 }
 
@@ -54,9 +55,14 @@ async def test_init_creates_every_table_index_and_trigger(pg_database_url: str) 
             pg_database_url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'mastra_admin'"
         )
     }
-    assert {"admin_builds_queue_idx", "admin_users_email_key", "admin_routes_subdomain_key"} <= (
-        indexes
-    )
+    assert {
+        "admin_builds_queue_idx",
+        "admin_users_email_key",
+        "admin_routes_subdomain_key",
+        "admin_webhook_deliveries_received_idx",
+        "admin_projects_repository_key_idx",
+        "admin_projects_source_id_idx",
+    } <= indexes
     triggers = {
         r[0]
         for r in _rows(
@@ -69,11 +75,13 @@ async def test_init_creates_every_table_index_and_trigger(pg_database_url: str) 
     updated_at = {t for t in triggers if t.endswith("_updated_at")}
     notify = {t for t in triggers if t.endswith("_notify_change")}
     assert len(updated_at) == 8
-    # Change notifications on every table but the build machinery's busy ones.
+    # Change notifications on every table but the build machinery's busy ones and
+    # the webhook deliveries (nothing caches them).
     assert {t.removesuffix("_notify_change") for t in notify} == EXPECTED_TABLES - {
         "admin_builds",
         "admin_running_servers",
         "admin_routes",
+        "admin_webhook_deliveries",
         "admin_schema_migrations",
     }
     assert triggers == updated_at | notify

@@ -90,12 +90,17 @@ class Endpoint:
     def body_required(self) -> bool:
         """Whether a request must carry a body: always for PATCH and PUT (a missing body
         is a client's mistake, not a change of nothing: that is ``{}``); for a POST when
-        its model has a required field. A POST that may omit its body means ``{}``."""
+        its model has a required field, or needs one of several (``oneOf``). A POST that
+        may omit its body means ``{}``."""
         if self.body is None:
             return False
         if self.method != "POST":
             return True
-        return any(info.is_required() for info in self.body.model_fields.values())
+        if any(info.is_required() for info in self.body.model_fields.values()):
+            return True
+        # "Exactly one of these fields" (a rollback's build or commit) needs a body too.
+        branches = self.body.model_json_schema().get("oneOf") or []
+        return bool(branches) and all(branch.get("required") for branch in branches)
 
     @property
     def operation_id(self) -> str:

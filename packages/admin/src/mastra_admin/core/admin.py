@@ -32,6 +32,7 @@ from mastra_admin.core.services.identity import (
 from mastra_admin.core.services.observability import ObservabilityService
 from mastra_admin.core.services.projects import PROJECT_TOKEN_DEFAULT_SCOPES, ProjectService
 from mastra_admin.core.services.teams import INVITE_TTL, TeamService
+from mastra_admin.core.services.webhooks import WebhookService
 from mastra_admin.core.settings import MastraAdminSettings
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ class MastraAdmin:
         self.deployments = DeploymentService(self.context)
         self.teams = TeamService(self.context, self.deployments)
         self.projects = ProjectService(self.context, self.deployments)
+        self.webhooks = WebhookService(self.context, self.deployments)
         self.observability_queries = ObservabilityService(self.context)
         self._initialised = False
         self._closed = False
@@ -320,6 +322,9 @@ class MastraAdmin:
     )
     list_source_projects = _ServiceMethod("projects", ProjectService.list_source_projects)
     get_source_project = _ServiceMethod("projects", ProjectService.get_source_project)
+
+    # --- webhooks: WebhookService ---
+    receive_webhook = _ServiceMethod("webhooks", WebhookService.receive)
 
     # --- deployments: DeploymentService ---
     build_env = _ServiceMethod("deployments", DeploymentService.build_env)

@@ -11,9 +11,13 @@ ingestion worker (``build_ingestion_worker``), whose folders the runner names.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import os
 import secrets
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,6 +367,40 @@ def env_aliases(model: type[BaseModel]) -> dict[str, list[str]]:
     return aliases
 
 
+def _is_structured(annotation: Any) -> bool:
+    """Whether a field holds a list, mapping or model (rather than a scalar)."""
+    candidates = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation)
+        in (
+            typing.Union,
+            types.UnionType,
+        )
+        else (annotation,)
+    )
+    for candidate in candidates:
+        origin = typing.get_origin(candidate) or candidate
+        if origin in (list, dict, set, frozenset, tuple):
+            return True
+        if isinstance(origin, type) and issubclass(origin, BaseModel):
+            return True
+    return False
+
+
+def _decoded(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with JSON text decoded where a field holds a list, mapping or model:
+    how an environment variable gives one (``MASTRA_ADMIN_SOURCE__FILE_BASE_PATHS=
+    '["/srv/git"]'``). Text that is not JSON is left for validation to refuse."""
+    decoded = dict(raw)
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        value = decoded.get(key)
+        if isinstance(value, str) and _is_structured(info.annotation):
+            with contextlib.suppress(ValueError):
+                decoded[key] = json.loads(value)
+    return decoded
+
+
 def provider_settings(spec: ProviderSpec, settings: MastraAdminSettings) -> BaseModel:
     """The provider's section validated with its settings model.
 
@@ -385,7 +423,7 @@ def provider_settings(spec: ProviderSpec, settings: MastraAdminSettings) -> Base
                 raw[key] = value
                 break
     try:
-        return spec.settings_model.model_validate(raw)
+        return spec.settings_model.model_validate(_decoded(spec.settings_model, raw))
     except ValidationError as exc:
         message, errors = describe_validation_error(exc, prefix=spec.kind)
         first = errors[0]["field"].split(".", 1)[-1] if errors else ""

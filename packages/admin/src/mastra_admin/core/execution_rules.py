@@ -25,8 +25,10 @@ EXECUTION_SETTINGS: tuple[str, ...] = (
     "build_command",
     "start_command",
     "node_options",
+    "fork_previews_get_secrets",
 )
-"""The ``ProjectSettings`` fields that say what builds and servers run."""
+"""The ``ProjectSettings`` fields that say what builds and servers run, or what
+secrets code from outside the team (a fork's pull request) is given."""
 
 EXECUTION_ENV_PATTERNS: tuple[str, ...] = (
     "NODE_OPTIONS",

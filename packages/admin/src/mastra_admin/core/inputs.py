@@ -15,8 +15,8 @@ stored state) is in the field's description.
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -425,10 +425,30 @@ class UpdateMember(Input):
     role: TeamRole
 
 
+def _one_of_fields(first: str, second: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of ``first`` and ``second`` is given (not null)"."""
+    return {
+        "oneOf": [
+            {
+                "required": [name],
+                "properties": {name: {"not": {"type": "null"}}, other: {"type": "null"}},
+            }
+            for name, other in ((first, second), (second, first))
+        ]
+    }
+
+
+def _project_schema(schema: dict[str, Any]) -> None:
+    _slug_or_sluggable_name(schema)
+    schema.update(_one_of_fields("source_id", "source"))
+
+
 class CreateProject(_Named):
     """From a project the source lists (``source_id``), or from settings the source
     connects to (``source``: a git repository's ``url``, ``subdirectory``,
     ``credential`` and ``webhook_secret``, say); exactly one of the two."""
+
+    model_config = ConfigDict(json_schema_extra=_project_schema)
 
     source_type: str = Field(default="local", min_length=1, max_length=50, pattern=TEXT_PATTERN)
     source_id: str | None = Field(default=None, min_length=1, max_length=1024, pattern=TEXT_PATTERN)
@@ -560,6 +580,8 @@ class DeployRequest(Input):
 class RollbackRequest(Input):
     """Back to a succeeded build, named by its id or by the commit it built (the
     newest succeeded build of that commit; 7 to 40 hex digits)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_fields("build_id", "commit_sha"))
 
     build_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
     commit_sha: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{7,40}$")

@@ -17,6 +17,7 @@ import structlog
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 __all__ = [
+    "SOURCE_SECRETS_KEY",
     "Build",
     "BuildStatus",
     "BuildTrigger",
@@ -38,7 +39,6 @@ __all__ = [
     "Route",
     "RouteStatus",
     "RunningServer",
-    "SOURCE_SECRETS_KEY",
     "Team",
     "TeamInstallation",
     "TeamInvite",
@@ -288,12 +288,11 @@ class TeamInstallation(Entity):
     updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
-# --- projects ---
+# --- projects --------------------------------------------------------------------
 
 SOURCE_SECRETS_KEY = "secrets"
 """The key of ``Project.source_config`` under which a source keeps what it encrypted
 (a repository credential, a webhook secret); never shown by the API."""
------------------------------------------------------------------
 
 
 class ProjectSettings(BaseModel):

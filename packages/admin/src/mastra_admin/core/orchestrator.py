@@ -46,6 +46,7 @@ from mastra_admin.core.storage import BuildUpdate, DeploymentUpdate, RunningServ
 
 if TYPE_CHECKING:
     from mastra_admin.core.services.context import ServiceContext
+    from mastra_admin.core.source import ProjectSource
 
 __all__ = ["BuildOrchestrator", "Deployments", "OrchestratorStats"]
 
@@ -329,7 +330,9 @@ class BuildOrchestrator:
                 )
                 watcher = asyncio.create_task(self._watch(job), name=f"lease-{build.id}")
 
-                source = await self.context.require_source().get_project(project.source_id or "")
+                source = await self.context.require_source().source_for(project)
+                if build.trigger is not BuildTrigger.ROLLBACK:
+                    source, build = await self._pin(build, deployment, source, sink)
                 ctx = BuildContext(
                     build=build,
                     deployment=deployment,
@@ -396,6 +399,29 @@ class BuildOrchestrator:
             await self._prune()
         await self._announce(final or build, deployment, project)
         return final
+
+    async def _pin(
+        self, build: Build, deployment: Deployment, source: ProjectSource, sink: LogSink
+    ) -> tuple[ProjectSource, Build]:
+        """Pin the build to one commit where the source has revisions (git): the ref
+        asked for (else the commit asked for, else the deployment's branch) resolved,
+        and the commit recorded on the build."""
+        ref = build.ref or build.commit_sha or deployment.branch
+        pinned = await self.context.require_source().pin(source, ref)
+        if pinned is None:
+            return source, build
+        source, revision = pinned
+        build = await self.context.storage.builds.update(
+            build.id,
+            BuildUpdate(
+                commit_sha=revision.sha,
+                commit_message=revision.message,
+                commit_author=revision.author,
+            ),
+        )
+        subject = (revision.message or "").splitlines()[0][:200] if revision.message else ""
+        await sink(f"==> {ref} is commit {revision.sha[:12]} {subject}".rstrip())
+        return source, build
 
     async def _artifact(self, ctx: BuildContext, sink: LogSink) -> BuildArtifact:
         runner = self.context.require_runner()

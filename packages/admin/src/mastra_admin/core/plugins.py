@@ -105,6 +105,7 @@ OWN_ADAPTERS: Mapping[tuple[str, str], str] = {
     ("runner", "docker"): "mastra-admin-runner-docker",
     ("router", "local"): "mastra-admin-router-local",
     ("source", "local"): "mastra-admin-source-local",
+    ("source", "git"): "mastra-admin-source-git",
 }
 """The distributions of this project's own adapters, by the provider they offer: what
 the message for a provider that is not installed tells the operator to install. The

@@ -113,6 +113,9 @@ class ProjectSourceProvider(ABC):
     """
 
     type: ClassVar[str]
+    connects: ClassVar[bool] = False
+    """Projects are made from settings a user gives (``connect``: a repository URL),
+    not picked from what ``list_projects`` finds."""
     licence_feature: ClassVar[str | None] = None
     """The licence feature this provider needs (``"github-source"``, say), or ``None``.
     Without it the platform starts, with a warning, but queues no builds and creates no projects."""

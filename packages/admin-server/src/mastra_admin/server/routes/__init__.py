@@ -15,6 +15,7 @@ def all_endpoints() -> list[Endpoint]:
         observability,
         projects,
         teams,
+        webhooks,
     )
 
     return [
@@ -24,6 +25,7 @@ def all_endpoints() -> list[Endpoint]:
         *deployments.endpoints,
         *observability.endpoints,
         *collector.endpoints,
+        *webhooks.endpoints,
     ]
 
 

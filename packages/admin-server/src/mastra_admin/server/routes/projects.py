@@ -6,9 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mastra_admin.core.inputs import CreateApiToken, CreateProject, SetEnvVar, UpdateProject
 from mastra_admin.core.models import DeploymentType, Page, Project, ProjectApiToken, Route
-from mastra_admin.core.source import ProjectSource
+from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
 from mastra_admin.core.views import EnvVarView
 from mastra_admin.server.routes._common import PageQuery
+from mastra_admin.server.routes.webhooks import WEBHOOK_PATH
 from mastra_admin.server.routing import Call, Endpoint
 
 __all__ = ["endpoints"]
@@ -31,6 +32,16 @@ class SourceQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     team_id: str = Field(min_length=1)
+
+
+class SourceInfo(BaseModel):
+    """The configured project source: its type, whether projects are made from
+    settings (``connects``: a repository URL) or picked from what it lists, and the
+    path its webhooks are received at, if it takes any."""
+
+    type: str | None
+    connects: bool
+    webhook_path: str | None = None
 
 
 class CreatedProjectToken(BaseModel):
@@ -100,6 +111,21 @@ async def delete_project_token(call: Call) -> None:
 
 async def list_routes(call: Call) -> list[Route]:
     return await call.admin.list_routes(call.actor, call.params["project_id"])
+
+
+def _takes_webhooks(source: ProjectSourceProvider) -> bool:
+    return type(source).read_webhook is not ProjectSourceProvider.read_webhook
+
+
+async def source_info(call: Call) -> SourceInfo:
+    source = call.admin.source
+    if source is None:
+        return SourceInfo(type=None, connects=False)
+    return SourceInfo(
+        type=source.type,
+        connects=source.connects,
+        webhook_path=WEBHOOK_PATH if _takes_webhooks(source) else None,
+    )
 
 
 async def list_source_projects(call: Call) -> list[ProjectSource]:
@@ -243,6 +269,16 @@ endpoints = [
         "routes",
         permission="route:read",
         response=list[Route],
+    ),
+    Endpoint(
+        "GET",
+        "/api/sources",
+        source_info,
+        "The configured project source",
+        "sources",
+        access="user",
+        response=SourceInfo,
+        cache=True,
     ),
     Endpoint(
         "GET",

@@ -96,12 +96,15 @@ class DeploymentService(Service):
         must be masked in logs.
 
         Precedence: project vars for every type < project vars for this deployment
-        type < the deployment's overrides.
+        type < the deployment's overrides. A deployment with ``secrets_withheld`` (a
+        preview of a pull request from a fork) gets no secret project vars.
         """
         encryption = self.context.require_encryption()
         env: dict[str, str] = {}
         secret: dict[str, bool] = {}
         env_vars = await self.storage.projects.list_env_vars(project.id)
+        if deployment.secrets_withheld:
+            env_vars = [var for var in env_vars if not var.is_secret]
         for wanted_type in (None, deployment.type):
             for var in env_vars:
                 if var.deployment_type == wanted_type:
@@ -169,6 +172,27 @@ class DeploymentService(Service):
         team = await self.storage.teams.get(project.team_id)
         if team is None:
             raise NotFound("team not found", details={"team_id": project.team_id})
+        deployment = await self.add_deployment(team, project, data)
+        _log.info(
+            "deployment.created",
+            project_id=project_id,
+            deployment_id=deployment.id,
+            type=deployment.type.value,
+            actor_id=user_id_of(actor),
+        )
+        return deployment
+
+    async def add_deployment(
+        self,
+        team: Team,
+        project: Project,
+        data: CreateDeployment,
+        *,
+        secrets_withheld: bool = False,
+    ) -> Deployment:
+        """Store a new deployment of ``project`` (no permission check: the caller's
+        job); ``Conflict`` when its slug or host name is taken."""
+        project_id = project.id
         branch = self.default_branch_for(project, data.type, data.branch)
         now = utcnow()
         expires_at: datetime | None = None
@@ -188,6 +212,7 @@ class DeploymentService(Service):
             env_var_overrides=self._encrypt_overrides(data.env_var_overrides),
             auto_shutdown=data.auto_shutdown,
             expires_at=expires_at,
+            secrets_withheld=secrets_withheld,
         )
         host = self.subdomain_for(team, project, candidate)
         for other in await self.storage.deployments.list_for_project(project_id):
@@ -206,15 +231,7 @@ class DeploymentService(Service):
                         + f" already uses the host name {host!r}",
                         details={"field": "branch"},
                     )
-        deployment = await self.storage.deployments.create(candidate)
-        _log.info(
-            "deployment.created",
-            project_id=project_id,
-            deployment_id=deployment.id,
-            type=deployment.type.value,
-            actor_id=user_id_of(actor),
-        )
-        return deployment
+        return await self.storage.deployments.create(candidate)
 
     async def get_deployment(self, actor: Actor, deployment_id: str) -> Deployment:
         deployment, _, _ = await self._deployment_for(actor, deployment_id, "deployment:read")
@@ -292,7 +309,7 @@ class DeploymentService(Service):
 
     # --- deploy, stop, restart, rollback ------------------------------------------------
 
-    async def _check_billing(self, team: Team) -> None:
+    async def check_billing(self, team: Team) -> None:
         self.context.require_provider_features("runner", "router", "source")
         if self.context.billing is not None and not await self.context.billing.can_use(
             team.id, "builds"
@@ -302,7 +319,7 @@ class DeploymentService(Service):
                 details={"metric": "builds", "team_id": team.id},
             )
 
-    async def _enqueue(self, build: Build, team: Team) -> Build:
+    async def enqueue(self, build: Build, team: Team) -> Build:
         """Queue a build; it supersedes the deployment's older queued builds (only
         older ones, so that two deploys racing leave the newest queued)."""
         created = await self.storage.builds.create(build)
@@ -368,12 +385,13 @@ class DeploymentService(Service):
         """Queue a build of the deployment; a worker builds and starts it."""
         deployment, team = await self._deployment_to_build(actor, deployment_id)
         request = request or DeployRequest()
-        await self._check_billing(team)
-        return await self._enqueue(
+        await self.check_billing(team)
+        return await self.enqueue(
             Build(
                 deployment_id=deployment.id,
                 trigger=request.trigger,
                 triggered_by=user_id_of(actor),
+                ref=request.ref,
                 commit_sha=request.commit_sha,
                 commit_message=request.commit_message,
             ),
@@ -415,7 +433,7 @@ class DeploymentService(Service):
             and self.context.runner is not None
             and await self.context.runner.has_artifact(artifact_id) is not None
         )
-        await self._check_billing(team)
+        await self.check_billing(team)
         build = Build(
             deployment_id=deployment.id,
             trigger=BuildTrigger.ROLLBACK if has_output else BuildTrigger.MANUAL,
@@ -424,7 +442,7 @@ class DeploymentService(Service):
             commit_sha=current.commit_sha if current else None,
             commit_message=f"restart of build {deployment.current_build_id}",
         )
-        return await self._enqueue(build, team)
+        return await self.enqueue(build, team)
 
     async def rollback(
         self, actor: Actor, deployment_id: str, request: RollbackRequest | str
@@ -432,10 +450,17 @@ class DeploymentService(Service):
         """Re-deploy an earlier succeeded build of this deployment from its kept
         output, without rebuilding; ``Conflict`` when the output is gone."""
         deployment, team = await self._deployment_to_build(actor, deployment_id)
-        build_id = request.build_id if isinstance(request, RollbackRequest) else request
-        target = await self.storage.builds.get(build_id)
-        if target is None or target.deployment_id != deployment.id:
-            raise NotFound("build not found", details={"build_id": build_id})
+        if isinstance(request, str):
+            request = RollbackRequest(build_id=request)
+        if request.commit_sha is not None:
+            target = await self._build_of_commit(deployment.id, request.commit_sha)
+            build_id = target.id
+        else:
+            build_id = request.build_id or ""
+            found = await self.storage.builds.get(build_id)
+            if found is None or found.deployment_id != deployment.id:
+                raise NotFound("build not found", details={"build_id": build_id})
+            target = found
         if target.status is not BuildStatus.SUCCEEDED:
             raise Conflict(
                 f"only a succeeded build can be rolled back to (this one {target.status.value})",
@@ -447,16 +472,51 @@ class DeploymentService(Service):
                 "the output of that build is no longer kept: deploy the commit again instead",
                 details={"build_id": build_id},
             )
-        await self._check_billing(team)
+        await self.check_billing(team)
         build = Build(
             deployment_id=deployment.id,
             trigger=BuildTrigger.ROLLBACK,
             triggered_by=user_id_of(actor),
             artifact_build_id=artifact_id,
+            ref=target.ref,
             commit_sha=target.commit_sha,
             commit_message=target.commit_message,
+            commit_author=target.commit_author,
         )
-        return await self._enqueue(build, team)
+        return await self.enqueue(build, team)
+
+    async def _build_of_commit(self, deployment_id: str, commit_sha: str) -> Build:
+        """The newest succeeded build of the deployment that built ``commit_sha`` (a
+        full id or a prefix of at least 7 hex digits naming one commit)."""
+        wanted = commit_sha.lower()
+        matches: list[Build] = []
+        offset = 0
+        while True:
+            page = await self.storage.builds.list_for_deployment(
+                deployment_id, limit=200, offset=offset
+            )
+            matches += [
+                b
+                for b in page
+                if b.status is BuildStatus.SUCCEEDED
+                and b.commit_sha
+                and b.commit_sha.lower().startswith(wanted)
+            ]
+            if len(page) < 200:
+                break
+            offset += 200
+        commits = {b.commit_sha.lower() for b in matches if b.commit_sha}
+        if not matches:
+            raise NotFound(
+                f"no succeeded build of commit {commit_sha} in this deployment",
+                details={"commit_sha": commit_sha},
+            )
+        if len(commits) > 1:
+            raise InvalidInput(
+                f"{commit_sha} names more than one commit: give more digits",
+                details={"field": "commit_sha", "commits": sorted(commits)},
+            )
+        return max(matches, key=lambda b: (b.completed_at or b.queued_at, b.id))
 
     # --- builds -----------------------------------------------------------------------
 

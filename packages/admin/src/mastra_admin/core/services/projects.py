@@ -83,16 +83,31 @@ class ProjectService(Service):
     # --- projects ---------------------------------------------------------------------
 
     async def create_project(self, actor: Actor, team_id: str, data: CreateProject) -> Project:
-        """Create a project from a project the source knows (``data.source_id``),
-        up to the licence's ``max_projects`` (counted across the installation).
-        Setting a command or Node options also needs ``project:commands:write``."""
+        """Create a project from a project the source lists (``data.source_id``) or
+        from settings it connects to (``data.source``: a repository, say), up to the
+        licence's ``max_projects`` (counted across the installation). Setting a
+        command or Node options also needs ``project:commands:write``."""
         await self._team_for(actor, team_id, "project:create")
         await self._ensure_may_change_commands(
             actor, team_id, None, changed_execution_settings(ProjectSettings(), data.settings)
         )
         self.context.require_provider_features("source")
         self.licence.check_limit("max_projects", await self.storage.projects.count())
-        source = await self.context.require_source().get_project(data.source_id)
+        provider = self.context.require_source()
+        connected: dict[str, Any] = {}
+        if provider.connects and data.source is None:
+            raise InvalidInput(
+                f"projects of the {provider.type!r} source are made from settings: give "
+                "`source` (a repository url and its credential, say), not source_id",
+                details={"field": "source"},
+            )
+        if data.source is not None:
+            connection = await provider.connect(
+                team_id, data.source, default_branch=data.default_branch
+            )
+            source, connected = connection.source, dict(connection.config)
+        else:
+            source = await provider.get_project(data.source_id or "")
         if "source_type" in data.model_fields_set and source.type != data.source_type:
             raise InvalidInput(
                 f"the project source is of type {source.type!r}, not {data.source_type!r}",
@@ -100,11 +115,13 @@ class ProjectService(Service):
             )
         if source.metadata.get("valid") is False:
             problems = [str(p) for p in source.metadata.get("problems") or []]
+            field = "source" if data.source is not None else "source_id"
             raise InvalidInput(
                 "the source project cannot be built: " + ("; ".join(problems) or "invalid"),
-                details={"field": "source_id", "problems": problems},
+                details={"field": field, "problems": problems},
             )
         source_config: dict[str, Any] = {
+            **connected,
             "source_id": source.id,
             "path": source.path,
             "name": source.name,
@@ -127,10 +144,10 @@ class ProjectService(Service):
         _log.info(
             "project.created", team_id=team_id, project_id=project.id, actor_id=user_id_of(actor)
         )
-        return project
+        return project.without_secrets()
 
     async def get_project(self, actor: Actor, project_id: str) -> Project:
-        return await self._project_for(actor, project_id, "project:read")
+        return (await self._project_for(actor, project_id, "project:read")).without_secrets()
 
     async def list_projects(
         self, actor: Actor, team_id: str, *, limit: int = 50, offset: int = 0
@@ -151,14 +168,19 @@ class ProjectService(Service):
         if access.allows("project:read"):
             items = await self.storage.projects.list_for_team(team_id, limit=limit, offset=offset)
             total = await self.storage.projects.count_for_team(team_id)
-            return Page(items=items, total=total, limit=limit, offset=offset)
+            return Page(
+                items=[p.without_secrets() for p in items], total=total, limit=limit, offset=offset
+            )
         visible = [
             project
             for project in await self._team_projects(team_id)
             if await self.authorizer.can(actor, "project:read", team_id, project.id)
         ]
         return Page(
-            items=visible[offset : offset + limit], total=len(visible), limit=limit, offset=offset
+            items=[p.without_secrets() for p in visible[offset : offset + limit]],
+            total=len(visible),
+            limit=limit,
+            offset=offset,
         )
 
     async def update_project(self, actor: Actor, project_id: str, data: UpdateProject) -> Project:
@@ -181,7 +203,7 @@ class ProjectService(Service):
             actor_id=user_id_of(actor),
             fields=sorted(changes),
         )
-        return project
+        return project.without_secrets()
 
     async def delete_project(self, actor: Actor, project_id: str) -> None:
         """Delete the project with its deployments, stopping their servers first."""

@@ -60,6 +60,7 @@ from mastra_admin.core.storage import (
     TeamUpdate,
     UserStore,
     UserUpdate,
+    WebhookDeliveryStore,
     last_owner_conflict,
 )
 
@@ -124,6 +125,7 @@ class _State:
         self.routes: dict[str, Route] = {}
         self.roles: dict[str, Role] = {}
         self.assignments: dict[str, RoleAssignment] = {}
+        self.webhook_deliveries: dict[tuple[str, str], datetime] = {}
 
     # --- cascades (called with the lock held) ----------------------------------
 
@@ -583,6 +585,18 @@ class _Projects(_Store, ProjectStore):
     async def count(self) -> int:
         async with self._s.lock:
             return len(self._s.projects)
+
+    async def find_by_source(self, source_type: str, key: str, value: str) -> list[Project]:
+        async with self._s.lock:
+            found = [
+                p
+                for p in self._s.projects.values()
+                if p.source_type == source_type
+                and isinstance(p.source_config.get(key), str)
+                and p.source_config[key] == value
+            ]
+            found.sort(key=lambda p: (p.created_at, p.id))
+            return _copies(found)
 
     def _find_env_var(
         self, project_id: str, key: str, deployment_type: str | None
@@ -1137,6 +1151,26 @@ def _assignment_key(a: RoleAssignment) -> tuple[str, str, ResourceType | None, s
     return (a.role_id, a.user_id, a.resource_type, a.resource_id)
 
 
+# --- webhook deliveries ----------------------------------------------------------
+
+
+class _Webhooks(_Store, WebhookDeliveryStore):
+    async def remember(self, source: str, delivery_id: str, received_at: datetime) -> bool:
+        async with self._s.lock:
+            key = (source, delivery_id)
+            if key in self._s.webhook_deliveries:
+                return False
+            self._s.webhook_deliveries[key] = received_at
+            return True
+
+    async def forget_before(self, before: datetime) -> int:
+        async with self._s.lock:
+            doomed = [k for k, at in self._s.webhook_deliveries.items() if at < before]
+            for key in doomed:
+                del self._s.webhook_deliveries[key]
+            return len(doomed)
+
+
 class InMemoryAdminStorage(AdminStorage):
     """An ``AdminStorage`` in this process's memory; nothing survives ``close``-and-restart.
 
@@ -1155,6 +1189,7 @@ class InMemoryAdminStorage(AdminStorage):
         self.servers = _Servers(self._state)
         self.routes = _Routes(self._state)
         self.rbac = _Rbac(self._state)
+        self.webhooks = _Webhooks(self._state)
         self.closed = False
 
     async def _init(self) -> None:

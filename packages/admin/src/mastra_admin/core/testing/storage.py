@@ -20,7 +20,8 @@ Every rule of the docstrings in ``mastra_admin.core.storage`` has a test here:
 ordering, ``Conflict`` naming the field, ``NotFound`` for a missing parent, partial
 updates, cascades, compare-and-set ``transition``, the build queue (FIFO, one active
 build per deployment, ``max_active``, many concurrent dequeuers and no build handed
-out twice) and concurrency-safe ``ensure_system_roles``. Identifiers are the models'
+out twice), concurrency-safe ``ensure_system_roles`` and webhook deliveries that are
+new exactly once. Identifiers are the models'
 own (UUID text); the suite never depends on how an adapter orders equal keys.
 """
 
@@ -228,6 +229,7 @@ class StorageConformance:
         assert await storage.builds.count_by_status() == {}
         assert await storage.routes.list_all() == []
         assert await storage.servers.list_active() == []
+        assert await storage.webhooks.forget_before(utcnow() + timedelta(days=1)) == 0
 
     async def test_unknown_or_malformed_ids_read_as_absent(self, storage: AdminStorage) -> None:
         for missing in (new_id(), "no-such-id"):
@@ -794,6 +796,79 @@ class StorageConformance:
         assert await world.s.projects.count_for_team(team.id) == 4
         assert await world.s.projects.count() == 5
 
+    async def test_find_by_source_across_teams_oldest_first(self, world: World) -> None:
+        team, other = await world.team(), await world.team()
+        key, repo = "repository_key", "github.com/acme/agent"
+
+        async def git(team: Team, config: dict[str, Any], **fields: Any) -> Project:
+            return await world.project(team, source_type="git", source_config=config, **fields)
+
+        newest = await git(team, {key: repo}, created_at=at(30))
+        oldest = await git(other, {key: repo, "branch": "main"}, created_at=at(10))
+        middle = await git(team, {key: repo, "source_id": "s"}, created_at=at(20))
+        await world.project(team, source_type="local", source_config={key: repo})
+        await git(team, {"source_id": repo})  # another key
+        await git(team, {"nested": {key: repo}})  # not at the top
+        await git(team, {key: repo.upper()})  # another case
+        await git(team, {key: repo + "/"})  # a longer value
+        await git(team, {key: "github.com/acme"})  # a shorter one
+        await git(team, {})
+
+        found = await world.s.projects.find_by_source("git", key, repo)
+        assert _ids(found) == [oldest.id, middle.id, newest.id]
+        assert found[1] == middle
+        assert _ids(await world.s.projects.find_by_source("git", "source_id", "s")) == [middle.id]
+        assert await world.s.projects.find_by_source("gitlab", key, repo) == []
+        assert await world.s.projects.find_by_source("git", "branch", repo) == []
+        assert await world.s.projects.find_by_source("git", key, "") == []
+
+        # what it finds follows updates and deletes
+        await world.s.projects.update(newest.id, ProjectUpdate(source_config={key: "elsewhere"}))
+        assert _ids(await world.s.projects.find_by_source("git", key, repo)) == [
+            oldest.id,
+            middle.id,
+        ]
+        assert await world.s.projects.delete(oldest.id) is True
+        assert _ids(await world.s.projects.find_by_source("git", key, repo)) == [middle.id]
+        assert _ids(await world.s.projects.find_by_source("git", key, "elsewhere")) == [newest.id]
+
+    async def test_find_by_source_matches_only_string_values(self, world: World) -> None:
+        team = await world.team()
+        values: list[Any] = [42, 4.5, True, None, ["42"], {"v": "42"}]
+        for value in values:
+            await world.project(team, source_type="git", source_config={"k": value})
+        text = await world.project(team, source_type="git", source_config={"k": "42"})
+        assert _ids(await world.s.projects.find_by_source("git", "k", "42")) == [text.id]
+        for looks_alike in ("4.5", "true", "True", "null", "None", '["42"]', '{"v": "42"}'):
+            assert await world.s.projects.find_by_source("git", "k", looks_alike) == []
+
+    async def test_find_by_source_takes_key_and_value_literally(self, world: World) -> None:
+        team = await world.team()
+        values = ["100%", "a_b", "it's", 'say "hi"', "back\\slash", "日本", "a%", "%"]
+        made = {
+            value: await world.project(team, source_type="git", source_config={"k": value})
+            for value in values
+        }
+        for value, project in made.items():
+            assert _ids(await world.s.projects.find_by_source("git", "k", value)) == [project.id]
+        assert await world.s.projects.find_by_source("git", "k", "100") == []
+        assert await world.s.projects.find_by_source("git", "k", "a b") == []
+        assert await world.s.projects.find_by_source("git", "k", "%%") == []
+        assert await world.s.projects.find_by_source("git", "k", "it''s") == []
+
+        sneaky = "x' OR '1'='1"
+        odd = await world.project(team, source_type="git", source_config={sneaky: "v", "x": "w"})
+        dotted = await world.project(team, source_type="git", source_config={"a.b": "v"})
+        await world.project(team, source_type="git", source_config={"a": {"b": "v"}})
+        assert _ids(await world.s.projects.find_by_source("git", sneaky, "v")) == [odd.id]
+        assert _ids(await world.s.projects.find_by_source("git", "x", "w")) == [odd.id]
+        assert await world.s.projects.find_by_source("git", "x", "v") == []
+        assert await world.s.projects.find_by_source("git", "k' OR '1'='1", "v") == []
+        assert await world.s.projects.find_by_source("git' OR '1'='1", "k", "%") == []
+        assert await world.s.projects.find_by_source("git", "k", "x' OR '1'='1") == []
+        assert _ids(await world.s.projects.find_by_source("git", "a.b", "v")) == [dotted.id]
+        assert await world.s.projects.find_by_source("git", "{a,b}", "v") == []
+
     async def test_env_vars_upsert_per_key_and_type(self, world: World) -> None:
         project = await world.project()
         shared = await world.s.projects.set_env_var(
@@ -1004,6 +1079,7 @@ class StorageConformance:
             env_var_overrides=[EnvVarOverride(key="A", encrypted_value="e", is_secret=False)],
             auto_shutdown=True,
             expires_at=at(500),
+            secrets_withheld=True,
             created_at=at(1),
             updated_at=at(1),
         )
@@ -1049,6 +1125,28 @@ class StorageConformance:
         assert updated.updated_at > deployment.updated_at
         with pytest.raises(NotFound):
             await world.s.deployments.update(new_id(), DeploymentUpdate(status="stopped"))
+
+    async def test_deployment_secrets_withheld_defaults_off_and_updates(self, world: World) -> None:
+        deployment = await world.deployment()
+        assert deployment.secrets_withheld is False
+        stored = await world.s.deployments.get(deployment.id)
+        assert stored is not None
+        assert stored.secrets_withheld is False
+        withheld = await world.s.deployments.update(
+            deployment.id, DeploymentUpdate(secrets_withheld=True)
+        )
+        assert withheld.secrets_withheld is True
+        assert await world.s.deployments.get(deployment.id) == withheld
+        # another field's update leaves it as it is
+        renamed = await world.s.deployments.update(
+            deployment.id, DeploymentUpdate(public_url="http://p.localhost")
+        )
+        assert renamed.secrets_withheld is True
+        given = await world.s.deployments.update(
+            deployment.id, DeploymentUpdate(secrets_withheld=False)
+        )
+        assert given.secrets_withheld is False
+        assert await world.s.deployments.get(deployment.id) == given
 
     async def test_deployments_lists(self, world: World) -> None:
         project = await world.project()
@@ -1097,8 +1195,10 @@ class StorageConformance:
             deployment_id=deployment.id,
             trigger=BuildTrigger.ROLLBACK,
             triggered_by="user-1",
+            ref="release/1.2",
             commit_sha="abc123",
             commit_message="fix: things",
+            commit_author="Ada Lovelace <ada@example.com>",
             artifact_build_id=new_id(),
             log_path="/logs/b.log",
             queued_at=at(1),
@@ -1120,6 +1220,41 @@ class StorageConformance:
         assert updated.completed_at == at(9)
         assert updated.queued_at == build.queued_at
         assert await world.s.builds.get(build.id) == updated
+
+    async def test_build_ref_and_commit_fields(self, world: World) -> None:
+        asked = await world.build(ref="v1.0", commit_sha="abc")
+        assert asked.ref == "v1.0"
+        assert asked.commit_author is None
+        plain = await world.build()
+        assert (plain.ref, plain.commit_sha, plain.commit_message, plain.commit_author) == (
+            None,
+            None,
+            None,
+            None,
+        )
+        assert await world.s.builds.get(plain.id) == plain
+        resolved = await world.s.builds.update(
+            asked.id,
+            BuildUpdate(
+                commit_sha="0123456789abcdef0123456789abcdef01234567",
+                commit_message="feat: more\n\nwith a body",
+                commit_author="Grace Hopper <grace@example.com>",
+            ),
+        )
+        assert resolved.ref == "v1.0"
+        assert resolved.commit_sha == "0123456789abcdef0123456789abcdef01234567"
+        assert resolved.commit_message == "feat: more\n\nwith a body"
+        assert resolved.commit_author == "Grace Hopper <grace@example.com>"
+        assert await world.s.builds.get(asked.id) == resolved
+        # a transition sets them too (the source resolves the commit as the build starts)
+        moved = await world.s.builds.transition(
+            plain.id,
+            [BuildStatus.QUEUED],
+            BuildUpdate(status=BuildStatus.BUILDING, commit_sha="def", commit_author="Ada"),
+        )
+        assert moved is not None
+        assert (moved.ref, moved.commit_sha, moved.commit_author) == (None, "def", "Ada")
+        assert await world.s.builds.get(plain.id) == moved
 
     async def test_transition_is_compare_and_set(self, world: World) -> None:
         build = await world.build()
@@ -1648,3 +1783,41 @@ class StorageConformance:
         assert await world.s.rbac.unassign(role.id, user.id, None, None) is False
         assert await world.s.rbac.unassign(role.id, user.id, ResourceType.TEAM, team.id) is True
         assert _ids(await world.s.rbac.list_assignments_for_user(user.id)) == [on_project.id]
+
+    # --- webhook deliveries --------------------------------------------------------
+
+    async def test_a_webhook_delivery_is_new_once_per_source(self, storage: AdminStorage) -> None:
+        hooks = storage.webhooks
+        assert await hooks.remember("github", "d-1", at(1)) is True
+        assert await hooks.remember("github", "d-1", at(1)) is False
+        assert await hooks.remember("github", "d-1", at(2)) is False  # a replay, later
+        assert await hooks.remember("gitlab", "d-1", at(1)) is True  # another source
+        assert await hooks.remember("github", "d-2", at(1)) is True
+        assert await hooks.remember("gitlab", "d-1", at(3)) is False
+        assert await hooks.remember("github", "d-1' OR '1'='1", at(1)) is True
+        assert await hooks.remember("github", "d-1' OR '1'='1", at(1)) is False
+
+    async def test_concurrent_deliveries_of_one_id_are_new_exactly_once(
+        self, storage: AdminStorage
+    ) -> None:
+        hooks = storage.webhooks
+        results = await gather(20, lambda i: hooks.remember("github", "race", at(i)))
+        assert results.count(True) == 1
+        assert results.count(False) == 19
+        distinct = await gather(20, lambda i: hooks.remember("github", f"id-{i}", at(i)))
+        assert distinct == [True] * 20
+
+    async def test_forget_before_drops_only_older_deliveries(self, storage: AdminStorage) -> None:
+        hooks = storage.webhooks
+        assert await hooks.remember("github", "old", at(1))
+        assert await hooks.remember("gitlab", "old", at(5))
+        assert await hooks.remember("github", "edge", at(10))
+        assert await hooks.remember("github", "new", at(20))
+        assert await hooks.forget_before(at(10)) == 2
+        assert await hooks.forget_before(at(10)) == 0
+        assert await hooks.remember("github", "old", at(30)) is True  # new again
+        assert await hooks.remember("gitlab", "old", at(30)) is True
+        assert await hooks.remember("github", "edge", at(30)) is False  # not before at(10)
+        assert await hooks.remember("github", "new", at(30)) is False
+        assert await hooks.forget_before(at(31)) == 4
+        assert await hooks.remember("github", "new", at(32)) is True

@@ -1,5 +1,7 @@
-"""MastraAdmin's git layer: checks repository URLs, fetches one ref at a time into a
-per-key bare cache, and writes a commit's files into build folders.
+"""MastraAdmin's ``git`` project source (``GitProjectSource``, registered as the
+``source`` provider ``git``) and the git layer under it: checks repository URLs,
+fetches one ref at a time into a per-key bare cache, and writes a commit's files into
+build folders.
 
     from mastra_admin.sources.git import GitCache, GitSourceSettings, check_repository_url
 
@@ -22,7 +24,20 @@ from mastra_admin.sources.git._errors import (
     RepositoryUnreadable,
     UnsafeTree,
 )
-from mastra_admin.sources.git._git import Commit, GitCache, check_cache_key
+from mastra_admin.sources.git._git import (
+    Commit,
+    GitCache,
+    TreeEntry,
+    check_cache_key,
+    check_subdirectory,
+)
+from mastra_admin.sources.git._identity import (
+    cache_key_for,
+    repository_key_for,
+    repository_key_from_text,
+    source_id_for,
+)
+from mastra_admin.sources.git._provider import BUILD_EXCLUDES, GitProjectSource
 from mastra_admin.sources.git._settings import GitSourceSettings
 from mastra_admin.sources.git._url import (
     RepositoryUrl,
@@ -32,9 +47,11 @@ from mastra_admin.sources.git._url import (
     redact_url,
     resolve_host,
 )
+from mastra_admin.sources.git._webhooks import parse_webhook, signature_matches
 from mastra_admin.sources.git.version import __version__
 
 __all__ = [
+    "BUILD_EXCLUDES",
     "Commit",
     "CommitNotFound",
     "Credential",
@@ -42,6 +59,7 @@ __all__ = [
     "GitCache",
     "GitError",
     "GitHostUnreachable",
+    "GitProjectSource",
     "GitSourceSettings",
     "GitTimeout",
     "HttpsToken",
@@ -51,11 +69,19 @@ __all__ = [
     "RepositoryUrl",
     "Resolver",
     "SshKey",
+    "TreeEntry",
     "UnsafeTree",
     "__version__",
+    "cache_key_for",
     "check_cache_key",
     "check_repository_url",
+    "check_subdirectory",
     "is_public_address",
+    "parse_webhook",
     "redact_url",
+    "repository_key_for",
+    "repository_key_from_text",
     "resolve_host",
+    "signature_matches",
+    "source_id_for",
 ]

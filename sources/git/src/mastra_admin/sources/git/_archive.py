@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tarfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -30,12 +31,14 @@ _CHUNK = 1024 * 1024
 
 @dataclass
 class ExportStats:
-    """What an export wrote, and what it left out (relative paths)."""
+    """What an export wrote, and what it left out: ``skipped`` (relative paths, each
+    logged) and ``excluded`` (members under an excluded name, counted only)."""
 
     files: int = 0
     folders: int = 0
     symlinks: int = 0
     bytes: int = 0
+    excluded: int = 0
     skipped: list[str] = field(default_factory=list)
 
 
@@ -44,9 +47,10 @@ def _inside(path: str, root: str) -> bool:
 
 
 class _Extraction:
-    def __init__(self, target: str, max_bytes: int) -> None:
+    def __init__(self, target: str, max_bytes: int, exclude: frozenset[str]) -> None:
         self.target = target
         self.max_bytes = max_bytes
+        self.exclude = exclude
         self.stats = ExportStats()
         self.links: list[tuple[str, str]] = []
 
@@ -111,6 +115,9 @@ class _Extraction:
         if any(part.lower() == ".git" for part in parts):
             self.skip(relative, "a .git folder is never exported")
             return
+        if self.exclude and any(part in self.exclude for part in parts):
+            self.stats.excluded += 1
+            return
         path = os.path.join(self.target, *parts)
         if member.isdir():
             self.folder(path)
@@ -174,15 +181,18 @@ class _Extraction:
         return self.stats
 
 
-def extract_tree(stream: BinaryIO, target: str, *, max_bytes: int) -> ExportStats:
+def extract_tree(
+    stream: BinaryIO, target: str, *, max_bytes: int, exclude: Collection[str] = ()
+) -> ExportStats:
     """Write the tar ``stream`` into the folder ``target`` (absolute, real, empty).
 
-    Raises ``UnsafeTree`` for absolute or ``..`` names and names used twice,
-    ``RepositoryTooLarge`` past ``max_bytes``, ``GitError`` for a broken stream. The
-    caller removes what was written when this raises.
+    Members with a path part named in ``exclude`` (``node_modules``, say: exact
+    names, at any depth) are left out. Raises ``UnsafeTree`` for absolute or ``..``
+    names and names used twice, ``RepositoryTooLarge`` past ``max_bytes``, ``GitError``
+    for a broken stream. The caller removes what was written when this raises.
     """
     try:
-        return _Extraction(target, max_bytes).run(stream)
+        return _Extraction(target, max_bytes, frozenset(exclude)).run(stream)
     except tarfile.TarError as exc:
         raise GitError(f"git archive gave a broken tar stream: {exc}") from exc
     except OSError as exc:

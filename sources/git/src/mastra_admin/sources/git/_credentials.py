@@ -15,6 +15,7 @@ __all__ = ["Credential", "HttpsToken", "SshKey"]
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_TOKEN = 4096
 _MAX_KEY = 32 * 1024
+_MAX_KNOWN_HOSTS = 64 * 1024
 
 
 class HttpsToken(BaseModel):
@@ -66,6 +67,14 @@ class SshKey(BaseModel):
 
     kind: Literal["ssh_key"] = "ssh_key"
     private_key: SecretStr = Field(description="The private key text; never logged.")
+    known_hosts: str | None = Field(
+        default=None,
+        description=(
+            "known_hosts lines for the host (``host key-type base64-key``); when given, "
+            "only these keys are accepted (StrictHostKeyChecking=yes). None = the key "
+            "the host shows on each fetch is accepted (accept-new, empty known_hosts)."
+        ),
+    )
 
     @field_validator("private_key")
     @classmethod
@@ -76,6 +85,23 @@ class SshKey(BaseModel):
         if "-----BEGIN " not in text or "PRIVATE KEY-----" not in text:
             raise ValueError("this is not a private key in PEM or OpenSSH form")
         return value
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _plain_known_hosts(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) > _MAX_KNOWN_HOSTS:
+            raise ValueError(f"known_hosts is longer than {_MAX_KNOWN_HOSTS} characters")
+        lines = [line.strip() for line in value.replace("\r\n", "\n").split("\n")]
+        if any(not line.isprintable() for line in lines):
+            raise ValueError("known_hosts contains control characters")
+        kept = [line for line in lines if line and not line.startswith("#")]
+        if not kept:
+            raise ValueError("known_hosts holds no host key")
+        if any(len(line.split()) < 3 for line in kept):
+            raise ValueError("each known_hosts line is 'host key-type base64-key'")
+        return "\n".join(kept) + "\n"
 
     def key_file_text(self) -> str:
         """The key as ssh wants it on disk: Unix line ends and a final newline."""

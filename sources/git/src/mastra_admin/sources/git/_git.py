@@ -12,13 +12,14 @@ import secrets
 import shutil
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
-from mastra_admin.core.errors import InvalidInput, MastraAdminError
+from mastra_admin.core.errors import InvalidInput, MastraAdminError, PayloadTooLarge
 from mastra_admin.sources.git._archive import (
     ExportStats,
     clear_target,
@@ -47,7 +48,7 @@ from mastra_admin.sources.git._process import (
 from mastra_admin.sources.git._settings import GitSourceSettings
 from mastra_admin.sources.git._url import RepositoryUrl, Resolver, check_repository_url
 
-__all__ = ["Commit", "GitCache", "check_cache_key"]
+__all__ = ["Commit", "GitCache", "TreeEntry", "check_cache_key", "check_subdirectory"]
 
 _log = structlog.get_logger("mastra_admin.sources.git")
 
@@ -119,6 +120,22 @@ class Commit:
     committed_at: datetime
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a folder in a commit: ``kind`` is ``blob`` (files and symlinks),
+    ``tree`` (folders) or ``commit`` (submodules); ``mode`` is git's octal text."""
+
+    name: str
+    mode: str
+    kind: str
+    oid: str
+
+    @property
+    def is_file(self) -> bool:
+        """A regular file (not a symlink, folder or submodule)."""
+        return self.kind == "blob" and self.mode in ("100644", "100755")
+
+
 def check_cache_key(key: str) -> str:
     """``key`` when it is 16 to 64 lower-case hex digits, else ``InvalidInput``."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):
@@ -133,13 +150,12 @@ def _is_sha(ref: str) -> bool:
     return bool(_SHA.fullmatch(ref))
 
 
-def _check_subdirectory(subdirectory: str) -> str:
-    """A relative folder path inside a commit, normalised (no trailing ``/``)."""
+def check_subdirectory(subdirectory: str, *, what: str = "subdirectory") -> str:
+    """A relative path inside a commit, normalised (no trailing ``/``); ``InvalidInput``
+    for absolute paths, ``.``, ``..`` or empty parts, ``.git`` and control characters."""
 
     def refuse(reason: str) -> InvalidInput:
-        return InvalidInput(
-            f"subdirectory refused: {reason}", details={"subdirectory": repr(subdirectory)[:300]}
-        )
+        return InvalidInput(f"{what} refused: {reason}", details={what: repr(subdirectory)[:300]})
 
     if not isinstance(subdirectory, str) or not subdirectory.strip("/"):
         raise refuse("it is empty")
@@ -276,6 +292,7 @@ class GitCache:
         what: str,
         cwd: Path | None = None,
         watch: Watch | None = None,
+        stdout_limit: int = 1024 * 1024,
     ) -> GitResult:
         return await run_git(
             self._git,
@@ -284,14 +301,21 @@ class GitCache:
             timeout_s=self.settings.fetch_timeout_s,
             cwd=cwd,
             watch=watch,
+            stdout_limit=stdout_limit,
             what=what,
         )
 
-    async def _local(self, repository: Path, args: list[str], *, what: str) -> GitResult:
+    async def _local(
+        self, repository: Path, args: list[str], *, what: str, stdout_limit: int = 1024 * 1024
+    ) -> GitResult:
         """A git command on the cached repository alone: no protocol is allowed."""
         with git_environment() as environment:
             return await self._run(
-                ["--git-dir", str(repository), *args], environment, what=what, cwd=repository
+                ["--git-dir", str(repository), *args],
+                environment,
+                what=what,
+                cwd=repository,
+                stdout_limit=stdout_limit,
             )
 
     async def _check_ref(self, ref: str) -> str:
@@ -488,21 +512,99 @@ class GitCache:
             )
         return repository
 
+    # -- reading single files ----------------------------------------------------
+
+    async def _ls_tree(self, key: str, sha: str, args: list[str]) -> list[TreeEntry] | None:
+        """``git ls-tree -z <args>`` parsed; ``None`` when git names no such tree (and
+        ``CommitNotFound`` when ``sha`` itself was never fetched)."""
+        repository = self._existing(key, sha)
+        listed = await self._local(repository, ["ls-tree", "-z", *args], what="git ls-tree")
+        if listed.returncode != 0:
+            check = await self._local(
+                repository, ["cat-file", "-e", f"{sha.lower()}^{{commit}}"], what="git"
+            )
+            if check.returncode != 0:
+                raise CommitNotFound(
+                    f"commit {sha} has not been fetched into this cache", details={"sha": sha}
+                )
+            return None
+        entries: list[TreeEntry] = []
+        for record in listed.stdout.split(b"\0"):
+            head, tab, name = record.partition(b"\t")
+            fields = head.split(b" ")
+            if not tab or len(fields) != 3:
+                continue  # the empty tail, or a record cut at the output limit
+            mode, kind, oid = (f.decode("ascii", errors="replace") for f in fields)
+            entries.append(TreeEntry(name.decode(errors="replace"), mode, kind, oid))
+        return entries
+
+    async def list_folder(self, key: str, sha: str, folder: str | None = None) -> list[TreeEntry]:
+        """The entries of ``folder`` (the root when ``None``) in commit ``sha``, fetched
+        before; an empty list when there is no such folder in the commit."""
+        path = check_subdirectory(folder, what="path") if folder is not None else None
+        tree = f"{sha.lower()}:{path}" if path is not None else f"{sha.lower()}^{{tree}}"
+        return await self._ls_tree(key, sha, [tree]) or []
+
+    async def entries(self, key: str, sha: str, paths: Collection[str]) -> dict[str, TreeEntry]:
+        """The entries (``name`` is the whole path) of those ``paths`` that exist in
+        commit ``sha``, fetched before: one ``git ls-tree`` for all of them."""
+        wanted = {check_subdirectory(path, what="path") for path in paths}
+        if not wanted:
+            return {}
+        specs = [f":(literal){path}" for path in sorted(wanted)]
+        found = await self._ls_tree(key, sha, ["-t", f"{sha.lower()}^{{tree}}", "--", *specs])
+        return {entry.name: entry for entry in found or [] if entry.name in wanted}
+
+    async def read_file(self, key: str, sha: str, path: str, max_bytes: int) -> bytes | None:
+        """The content of the regular file ``path`` in commit ``sha`` (fetched before),
+        read from the cache without an export; ``None`` when there is no such file (or
+        it is a symlink, a folder or a submodule); ``PayloadTooLarge`` past ``max_bytes``."""
+        relative = check_subdirectory(path, what="path")
+        entry = (await self.entries(key, sha, [relative])).get(relative)
+        return await self.read_entry(key, entry, max_bytes) if entry is not None else None
+
+    async def read_entry(self, key: str, entry: TreeEntry, max_bytes: int) -> bytes | None:
+        """The content of ``entry`` (from ``entries`` or ``list_folder``) when it is a
+        regular file, else ``None``; ``PayloadTooLarge`` past ``max_bytes``."""
+        if not entry.is_file or not _SHA.fullmatch(entry.oid):
+            return None
+        result = await self._local(
+            self.path_for(key),
+            ["cat-file", "blob", entry.oid],
+            what="git",
+            stdout_limit=max_bytes + 1,
+        )
+        if result.returncode != 0:
+            raise GitError(f"cannot read {entry.name!r} from the cache", details={"oid": entry.oid})
+        if len(result.stdout) > max_bytes:
+            raise PayloadTooLarge(
+                f"{entry.name} is larger than {max_bytes} bytes",
+                details={"path": entry.name, "limit": max_bytes},
+            )
+        return result.stdout
+
     # -- export ----------------------------------------------------------------
 
     async def export(
-        self, key: str, sha: str, target_dir: Path, subdirectory: str | None = None
+        self,
+        key: str,
+        sha: str,
+        target_dir: Path,
+        subdirectory: str | None = None,
+        *,
+        exclude: Collection[str] = (),
     ) -> Path:
         """Write the files of commit ``sha`` (fetched before) into ``target_dir``, without
         ``.git``, and return ``target_dir`` or ``target_dir/<subdirectory>``.
 
         ``target_dir`` is made when missing; an existing one must be empty. Executable
         bits are kept; symlinks only when they stay inside; submodules are empty folders.
+        Paths with a part named in ``exclude`` (exact names, at any depth) are left out.
         On any failure or cancellation what was written is removed.
         """
         repository = self._existing(key, sha)
         sha = sha.lower()
-        folder = _check_subdirectory(subdirectory) if subdirectory is not None else None
+        folder = check_subdirectory(subdirectory) if subdirectory is not None else None
         check = await self._local(repository, ["cat-file", "-t", f"{sha}^{{commit}}"], what="git")
         if check.returncode != 0:
             raise CommitNotFound(
@@ -524,7 +626,7 @@ class GitCache:
         )
         started = time.perf_counter()
         try:
-            stats = await self._archive_into(repository, sha, target)
+            stats = await self._archive_into(repository, sha, target, frozenset(exclude))
         except BaseException:
             await asyncio.to_thread(clear_target, target, created)
             raise
@@ -535,6 +637,7 @@ class GitCache:
             files=stats.files,
             bytes=stats.bytes,
             symlinks=stats.symlinks,
+            excluded=stats.excluded,
             skipped=len(stats.skipped),
             seconds=round(time.perf_counter() - started, 3),
         )
@@ -549,7 +652,9 @@ class GitCache:
             )
         return Path(inside)
 
-    async def _archive_into(self, repository: Path, sha: str, target: str) -> ExportStats:
+    async def _archive_into(
+        self, repository: Path, sha: str, target: str, exclude: frozenset[str]
+    ) -> ExportStats:
         """``git archive`` piped into ``extract_tree`` (in a thread)."""
         git = self._git
         limit = self.settings.max_export_mb * 2**20
@@ -558,7 +663,7 @@ class GitCache:
 
             def extract() -> ExportStats:
                 with os.fdopen(read_fd, "rb") as stream:
-                    return extract_tree(stream, target, max_bytes=limit)
+                    return extract_tree(stream, target, max_bytes=limit, exclude=exclude)
 
             extraction = asyncio.ensure_future(asyncio.to_thread(extract))
             try:

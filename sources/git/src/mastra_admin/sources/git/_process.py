@@ -100,7 +100,12 @@ def git_environment(
     ``HOME`` is empty there, so no user configuration is read; an ssh key is written there
     (0600); the https token only ever lives in the environment."""
     if credential is not None and url is not None:
-        wanted = {"https": HttpsToken, "http": HttpsToken, "ssh": SshKey}.get(url.scheme)
+        kinds: dict[str, type[HttpsToken | SshKey]] = {
+            "https": HttpsToken,
+            "http": HttpsToken,
+            "ssh": SshKey,
+        }
+        wanted = kinds.get(url.scheme)
         if not isinstance(credential, wanted or ()):
             raise InvalidInput(
                 f"a {type(credential).__name__} cannot be used for a {url.scheme} repository",
@@ -143,12 +148,17 @@ def git_environment(
 def _ssh_command(private: str, url: RepositoryUrl, credential: HttpsToken | SshKey | None) -> str:
     """GIT_SSH_COMMAND (git runs it through ``sh``, hence the quoting)."""
     known_hosts = os.path.join(private, "known_hosts")
+    pinned = isinstance(credential, SshKey) and credential.known_hosts is not None
+    if isinstance(credential, SshKey) and credential.known_hosts is not None:
+        fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(credential.known_hosts)
     parts = [
         "ssh",
         "-F", os.devnull,
         "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"StrictHostKeyChecking={'yes' if pinned else 'accept-new'}",
         "-o", f"UserKnownHostsFile={known_hosts}",
         "-o", f"GlobalKnownHostsFile={os.devnull}",
     ]  # fmt: skip

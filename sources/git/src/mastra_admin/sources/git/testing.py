@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,9 +93,21 @@ def _git(
     return done.stdout.decode().strip()
 
 
-def _blob(repo: Path, content: str | bytes) -> str:
-    data = content.encode() if isinstance(content, str) else content
-    return _git(repo, "hash-object", "-w", "--stdin", data=data)
+def _quoted(path: str) -> bytes:
+    """``path`` C-quoted as ``git fast-import`` reads it (any byte goes through)."""
+    out = bytearray(b'"')
+    for byte in path.encode():
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte >= 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+def _data(content: bytes) -> bytes:
+    return b"data %d\n" % len(content) + content + b"\n"
 
 
 def _write_commit(
@@ -104,26 +117,35 @@ def _write_commit(
     parent: str | None,
 ) -> str:
     """A commit of ``parent``'s tree (or an empty one) with ``files`` written over it;
-    ``None`` removes a path."""
+    ``None`` removes a path. One ``git fast-import`` for the whole commit."""
+    signature = f"{AUTHOR_NAME} <{AUTHOR_EMAIL}> {int(time.time())} +0000".encode()
+    stream = bytearray(b"commit refs/mastra-testing/scratch\nmark :1\n")
+    stream += b"author " + signature + b"\ncommitter " + signature + b"\n"
+    stream += _data(message.encode())
+    if parent is not None:
+        stream += b"from " + parent.encode() + b"\n"
+    for path, content in files.items():
+        if content is None:
+            stream += b"D " + _quoted(path) + b"\n"
+            continue
+        raw: str | bytes
+        if isinstance(content, Symlink):
+            mode, raw = b"120000", content.target
+        elif isinstance(content, Executable):
+            mode, raw = b"100755", content.content
+        else:
+            mode, raw = b"100644", content
+        data = raw.encode() if isinstance(raw, str) else raw
+        stream += b"M " + mode + b" inline " + _quoted(path) + b"\n" + _data(data)
+    stream += b"\n"
     with tempfile.TemporaryDirectory(prefix="git-testing-") as scratch:
-        index = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
-        if parent is not None:
-            _git(repo, "read-tree", parent, env=index)
-        lines: list[str] = []
-        for path, content in files.items():
-            if content is None:
-                _git(repo, "update-index", "--force-remove", "--", path, env=index)
-            elif isinstance(content, Symlink):
-                lines.append(f"120000 {_blob(repo, content.target)}\t{path}")
-            elif isinstance(content, Executable):
-                lines.append(f"100755 {_blob(repo, content.content)}\t{path}")
-            else:
-                lines.append(f"100644 {_blob(repo, content)}\t{path}")
-        if lines:
-            _git(repo, "update-index", "--index-info", data="\n".join(lines).encode(), env=index)
-        tree = _git(repo, "write-tree", env=index)
-    parents = ["-p", parent] if parent is not None else []
-    return _git(repo, "commit-tree", tree, *parents, "-F", "-", data=message.encode())
+        marks = os.path.join(scratch, "marks")
+        _git(
+            repo, "fast-import", "--quiet", "--force", f"--export-marks={marks}", data=bytes(stream)
+        )
+        sha = Path(marks).read_text().split()[1]
+    _git(repo, "update-ref", "-d", "refs/mastra-testing/scratch")
+    return sha
 
 
 def make_repository(
@@ -146,11 +168,24 @@ def make_repository(
     return repo
 
 
-def commit(repo: Path, files: Mapping[str, FileContent | None], message: str = "a change") -> str:
-    """Add a commit on ``main`` that writes ``files`` (``None`` removes one); its sha."""
-    parent = _git(repo, "rev-parse", "refs/heads/main")
+def commit(
+    repo: Path,
+    files: Mapping[str, FileContent | None],
+    message: str = "a change",
+    *,
+    ref: str = "main",
+) -> str:
+    """Add a commit on branch ``ref`` (or a full ref: ``refs/pull/7/head``, as a host
+    keeps pull requests) that writes ``files`` (``None`` removes one); its sha. A ref
+    that does not exist yet starts from ``main``."""
+    full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+    try:
+        parent = _git(repo, "rev-parse", "--verify", "--quiet", f"{full}^{{commit}}")
+        old = parent
+    except RuntimeError:
+        parent, old = _git(repo, "rev-parse", "refs/heads/main"), ""
     sha = _write_commit(repo, files, message, parent=parent)
-    _git(repo, "update-ref", "refs/heads/main", sha, parent)
+    _git(repo, "update-ref", full, sha, *([old] if old else []))
     return sha
 
 

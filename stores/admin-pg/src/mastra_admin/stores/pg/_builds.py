@@ -22,9 +22,9 @@ __all__ = ["PgBuildStore"]
 BUILDS = Table(
     "admin_builds",
     Build,
-    "id deployment_id trigger triggered_by commit_sha commit_message status artifact_build_id"
-    " log_path error_message worker_id lease_expires_at queued_at started_at completed_at"
-    " created_at",
+    "id deployment_id trigger triggered_by ref commit_sha commit_message commit_author status"
+    " artifact_build_id log_path error_message worker_id lease_expires_at queued_at started_at"
+    " completed_at created_at",
 )
 
 _ACTIVE = [BuildStatus.BUILDING.value, BuildStatus.DEPLOYING.value]

@@ -18,7 +18,8 @@ DEPLOYMENTS = Table(
     "admin_deployments",
     Deployment,
     "id project_id type branch slug status current_build_id public_url internal_host"
-    " internal_port env_var_overrides auto_shutdown expires_at created_at updated_at",
+    " internal_port env_var_overrides auto_shutdown expires_at secrets_withheld created_at"
+    " updated_at",
     json_columns=["env_var_overrides"],
 )
 

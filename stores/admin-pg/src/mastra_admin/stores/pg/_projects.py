@@ -115,6 +115,18 @@ class PgProjectStore(ProjectStore):
     async def count(self) -> int:
         return int(await self._db.fetch_value("SELECT count(*) FROM {schema}.admin_projects"))
 
+    async def find_by_source(self, source_type: str, key: str, value: str) -> list[Project]:
+        # The key is a parameter like the value; migration 0004 indexes the keys the
+        # sources look up ("repository_key", "source_id").
+        rows = await self._db.fetch_all(
+            "SELECT * FROM {schema}.admin_projects"
+            " WHERE source_type = %s AND source_config ->> %s = %s"
+            " AND jsonb_typeof(source_config -> %s) = 'string'"
+            " ORDER BY created_at, id",
+            (source_type, key, value, key),
+        )
+        return PROJECTS.decode_all(rows)
+
     # --- env vars ------------------------------------------------------------------
 
     async def set_env_var(self, env_var: ProjectEnvVar) -> ProjectEnvVar:

@@ -30,6 +30,7 @@ from ._settings import PgSettings, validate_identifier
 from ._supervisor import EmbeddedStatus, EmbeddedSupervisor
 from ._teams import PgTeamStore
 from ._users import PgUserStore
+from ._webhooks import PgWebhookDeliveryStore
 
 __all__ = ["PgAdminStorage"]
 
@@ -92,6 +93,7 @@ class PgAdminStorage(AdminStorage):
         self.servers = PgRunningServerStore(self._db)
         self.routes = PgRouteStore(self._db)
         self.rbac = PgRbacStore(self._db)
+        self.webhooks = PgWebhookDeliveryStore(self._db)
 
     # --- life cycle ----------------------------------------------------------------
 

@@ -66,7 +66,12 @@ export async function render({ params }) {
         ["Queued", h("span", { title: dateTime(build.queued_at) }, timeAgo(build.queued_at))],
         ["Started", build.started_at ? timeAgo(build.started_at) : "not yet"],
         [isActive(build) ? "Running for" : "Took", buildDuration(build)],
-        ["Commit", build.commit_sha ? h("code", { title: build.commit_message || "" }, build.commit_sha.slice(0, 12)) : "—"],
+        ["Commit", build.commit_sha ? h("code", { title: build.commit_sha }, build.commit_sha.slice(0, 12)) : "—"],
+        build.ref ? ["Asked for", h("code", {}, build.ref)] : null,
+        build.commit_author ? ["Author", build.commit_author] : null,
+        build.commit_message
+          ? ["Message", h("span", { class: "commit-message", title: build.commit_message }, build.commit_message.split("\n")[0]), { wide: true }]
+          : null,
         build.status === "queued" && queuePosition ? ["Place in queue", String(queuePosition)] : null,
         build.status === "succeeded" && deployment.public_url
           ? ["Served at", externalLink(deployment.public_url, deployment.public_url), { wide: true }]

@@ -175,7 +175,18 @@ export async function render({ params }) {
               { label: "Trigger", render: triggerLabel },
               { label: "Queued", render: (b) => timeAgo(b.queued_at) },
               { label: "Took", render: buildDuration },
-              { label: "Commit", render: (b) => (b.commit_sha ? h("code", { title: b.commit_message || "" }, b.commit_sha.slice(0, 10)) : "—") },
+              {
+                label: "Commit",
+                render: (b) =>
+                  b.commit_sha
+                    ? h(
+                        "div",
+                        { title: [b.commit_message, b.commit_author].filter(Boolean).join("\n") },
+                        h("code", {}, b.commit_sha.slice(0, 10)),
+                        b.commit_message ? h("span", { class: "meta" }, " ", b.commit_message.split("\n")[0].slice(0, 60)) : null,
+                      )
+                    : "—",
+              },
               { label: "Error", className: "message", render: (b) => b.error_message || "" },
               {
                 label: "Actions",

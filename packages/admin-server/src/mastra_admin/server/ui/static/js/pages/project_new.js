@@ -1,5 +1,6 @@
 // The source picker: every Mastra project the source found (path, package manager,
-// Mastra version; an invalid one says why), then a form to create the project.
+// Mastra version; an invalid one says why), then a form to create the project. A source
+// that connects (git) gets a form for the repository instead.
 
 import { api } from "../lib/api.js";
 import { h, mount, slot, uid } from "../lib/dom.js";
@@ -49,15 +50,81 @@ function sourceChoice(source, usedBy, onPick) {
   );
 }
 
+function connectForm(teamId, info) {
+  return form({
+    label: "Connect a git repository",
+    submitLabel: "Create project",
+    reset: false,
+    fields: [
+      field({ label: "Name", name: "name", required: true, maxlength: 255 }),
+      field({
+        label: "Slug",
+        name: "slug",
+        hint: "Part of every server's host name. Made from the name when empty.",
+        pattern: "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+      }),
+      field({
+        label: "Repository URL",
+        name: "url",
+        required: true,
+        hint: "https://host/owner/repo.git or git@host:owner/repo.git; no credential in the URL.",
+      }),
+      field({ label: "Sub-folder", name: "subdirectory", hint: "Where the Mastra app lives in a monorepo; empty: the root." }),
+      field({ label: "Default branch", name: "default_branch", value: "main", required: true }),
+      field({
+        label: "Access token",
+        name: "token",
+        kind: "password",
+        autocomplete: "off",
+        hint: "For a private repository over https. Stored encrypted; never shown again.",
+      }),
+      field({
+        label: "Webhook secret",
+        name: "webhook_secret",
+        kind: "password",
+        autocomplete: "off",
+        minlength: 16,
+        hint: `16 characters or more. Give the git host the same secret and the URL ${window.location.origin}${info.webhook_path || ""} (content type application/json).`,
+      }),
+    ],
+    onSubmit: async (values) => {
+      const source = { url: values.url };
+      if (values.subdirectory) source.subdirectory = values.subdirectory;
+      if (values.token) source.credential = { type: "https_token", token: values.token };
+      if (values.webhook_secret) source.webhook_secret = values.webhook_secret;
+      const project = await api(`/api/teams/${teamId}/projects`, {
+        method: "POST",
+        body: {
+          name: values.name,
+          slug: values.slug || undefined,
+          default_branch: values.default_branch,
+          source_type: info.type,
+          source,
+        },
+      });
+      window.location.assign(`/projects/${project.id}`);
+    },
+  });
+}
+
 export async function render({ params }) {
   const teamId = params.teamId;
   const picker = slot("sources");
   const create = slot("create-project");
   mount(create, h("p", { class: "muted" }, "Pick a project above first."));
+  let info;
   try {
-    await teamContext(teamId, "New project");
+    [, info] = await Promise.all([teamContext(teamId, "New project"), api("/api/sources")]);
   } catch (error) {
     mount(picker, errorState(error));
+    return;
+  }
+  if (info.connects) {
+    mount(
+      picker,
+      h("p", {}, `Projects on this platform come from ${info.type} repositories: connect one below.`),
+    );
+    mount(create, connectForm(teamId, info));
     return;
   }
 

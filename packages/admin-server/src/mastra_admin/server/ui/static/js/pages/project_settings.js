@@ -55,6 +55,7 @@ export async function render({ params }) {
         field({ label: "NODE_OPTIONS", name: "node_options", value: s.node_options || "", placeholder: "--max-old-space-size=1024" }),
         field({ label: "Memory limit per server (MB)", name: "memory_limit_mb", kind: "number", min: 16, step: 1, value: s.memory_limit_mb ?? "", hint: "Empty: the runner's default. Runners of containers enforce it; over it a server is killed." }),
         field({ label: "CPU limit per server", name: "cpu_limit", kind: "number", min: 0.01, step: 0.01, value: s.cpu_limit ?? "", placeholder: "1" }),
+        field({ label: "Previews of pull requests from forks get secret env vars", name: "fork_previews_get_secrets", kind: "checkbox", value: s.fork_previews_get_secrets, hint: "Off: a fork's code runs without the project's secrets. Owners and admins can change it." }),
       ],
       onSubmit: async (values) => {
         // A command whose text was not edited keeps its stored argv: its arguments may
@@ -79,6 +80,7 @@ export async function render({ params }) {
               node_options: values.node_options || null,
               memory_limit_mb: amount(values.memory_limit_mb),
               cpu_limit: amount(values.cpu_limit),
+              fork_previews_get_secrets: values.fork_previews_get_secrets,
             },
           },
         });
