@@ -3,10 +3,10 @@ target, no links that lead out, no special files."""
 
 from __future__ import annotations
 
-import io
+import asyncio
 import os
+import stat
 import subprocess
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,19 +16,22 @@ from structlog.testing import capture_logs
 from mastra_admin.core.errors import Conflict, InvalidInput
 from mastra_admin.sources.git import (
     CommitNotFound,
+    GitError,
     GitCache,
     GitSourceSettings,
     RepositoryTooLarge,
     RepositoryUrl,
     UnsafeTree,
 )
-from mastra_admin.sources.git._archive import extract_tree
 from mastra_admin.sources.git.testing import (
+    Executable,
     FileContent,
     GitHttpServer,
     Symlink,
     make_repository,
 )
+
+from .conftest import Spawned
 
 Check = Callable[[str], RepositoryUrl]
 NewKey = Callable[[], str]
@@ -54,9 +57,26 @@ def raw_main(repo: Path, entries: list[str]) -> str:
     """Point ``main`` at a commit of a tree made with ``git mktree`` from ``entries``
     (``"<mode> <type> <sha>\\t<name>"``), names git itself would never write."""
     tree = git(repo, "mktree", data="\n".join(entries).encode() + b"\n")
+    return main_at(repo, tree)
+
+
+def main_at(repo: Path, tree: str) -> str:
     sha = git(repo, "commit-tree", tree, "-m", "hand-made tree")
     git(repo, "update-ref", "refs/heads/main", sha)
     return sha
+
+
+def raw_tree(repo: Path, entries: list[tuple[str, bytes, str]]) -> str:
+    """A tree object of ``(mode, name, sha)`` entries written byte for byte, unchecked:
+    names with ``/``, ``..``, duplicates — what a crafted push can hold."""
+    data = b"".join(
+        mode.encode() + b" " + name + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries
+    )
+    return git(repo, "hash-object", "-t", "tree", "--literally", "-w", "--stdin", data=data)
+
+
+def blob(repo: Path, data: bytes) -> str:
+    return git(repo, "hash-object", "-w", "--stdin", data=data)
 
 
 async def fetched_export(
@@ -69,6 +89,14 @@ async def fetched_export(
 ) -> Path:
     commit = await cache.fetch(key, checked(server.url("app")), "main")
     return await cache.export(key, commit.sha, target, subdirectory)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        Path(folder, name).relative_to(root).as_posix(): Path(folder, name).read_bytes()
+        for folder, _dirs, files in os.walk(root)
+        for name in files
+    }
 
 
 def listing(root: Path) -> set[str]:
@@ -285,106 +313,325 @@ async def test_files_past_the_export_limit_stop_the_export(
     assert not (tmp_path / "out").exists()
 
 
-# -- tar streams no git would write ------------------------------------------------------
-
-
-def tar_of(*members: tuple[tarfile.TarInfo, bytes | None]) -> io.BytesIO:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for info, content in members:
-            if content is not None:
-                info.size = len(content)
-            archive.addfile(info, io.BytesIO(content) if content is not None else None)
-    data.seek(0)
-    return data
-
-
-def member(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = 0o644
-    for field, value in fields.items():
-        setattr(info, field, value)
-    return info
+# -- trees no git command would write ---------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "name", ["../escape", "a/../../escape", "/etc/cron.d/evil", "//abs", "a/b/../../../x"]
+    "name",
+    [b"../escape", b"a/../../escape", b"/etc/cron.d/evil", b"//abs", b"a/b/../../../x", b"a//b", b"./x"],
 )
-def test_absolute_and_dot_dot_members_are_refused(name: str, tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    stream = tar_of((member("ok"), b"fine"), (member(name), b"pwned"))
+async def test_absolute_dot_dot_and_empty_names_are_refused(
+    name: bytes,
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+    tmp_path: Path,
+) -> None:
+    repo = make_repository(server.root, "app", {"a": "1"})
+    pwned = blob(repo, b"pwned")
+    main_at(repo, raw_tree(repo, [("100644", b"ok", pwned), ("100644", name, pwned)]))
+    target = tmp_path / "sandbox" / "out"
 
     with pytest.raises(UnsafeTree):
-        extract_tree(stream, str(target), max_bytes=2**20)
+        await fetched_export(server, cache, checked, new_key(), target)
 
+    assert not target.exists()
+    assert sorted(os.listdir(tmp_path / "sandbox")) == [] if (tmp_path / "sandbox").exists() else True
     assert not (tmp_path / "escape").exists()
     assert not (tmp_path / "x").exists()
+    assert not any("checkout-index" in s.argv for s in spawned), "refused before git writes"
 
 
-def test_special_files_hard_links_and_dot_git_are_left_out(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    stream = tar_of(
-        (member("app.js"), b"run()"),
-        (member("run.sh", mode=0o755), b"#!/bin/sh\n"),
-        (member("fifo", tarfile.FIFOTYPE), None),
-        (member("null", tarfile.CHRTYPE, devmajor=1, devminor=3), None),
-        (member("disk", tarfile.BLKTYPE, devmajor=8, devminor=0), None),
-        (member("hard", tarfile.LNKTYPE, linkname="/etc/passwd"), None),
-        (member(".git/config"), b"[core]\n\thooksPath = /tmp\n"),
-        (member("sub/.GIT/hooks/post-checkout", mode=0o755), b"#!/bin/sh\n"),
+@pytest.mark.parametrize(
+    "path",
+    [[b"sub", b".GIT", b"hooks"], [b"a", b".git"], [b"GIT~1"], [b".git."], [b"x", b".git "]],
+)
+async def test_a_git_folder_at_any_depth_is_refused(
+    path: list[bytes],
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    tmp_path: Path,
+) -> None:
+    repo = make_repository(server.root, "app", {"a": "1"})
+    entry = ("100644", b"post-checkout", blob(repo, b"#!/bin/sh\ntouch /tmp/pwned\n"))
+    for name in reversed(path):
+        entry = ("040000", name, raw_tree(repo, [entry]))
+    main_at(repo, raw_tree(repo, [("100644", b"fine", blob(repo, b"1")), entry]))
+
+    with pytest.raises(UnsafeTree):
+        await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("100644", b"a", "one"), ("100644", b"a", "two")], "twice"),
+        ([("100644", b"a", "one"), ("120000", b"a", "two")], "twice"),
+        ([("100644", b"a", "one"), ("040000", b"a", "tree")], "file and as a folder"),
+        ([("160000", b"a", "one"), ("100644", b"a", "one")], "file and as a folder"),
+        ([("100644", b"d/f", "one"), ("040000", b"d", "tree")], "twice"),
+    ],
+)
+async def test_a_name_used_twice_is_refused(
+    entries: list[tuple[str, bytes, str]],
+    message: str,
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    tmp_path: Path,
+) -> None:
+    repo = make_repository(server.root, "app", {"a": "1"})
+    oids = {"one": blob(repo, b"1"), "two": blob(repo, b"2")}
+    oids["tree"] = raw_tree(repo, [("100644", b"f", oids["one"])])
+    main_at(repo, raw_tree(repo, [(mode, name, oids[oid]) for mode, name, oid in entries]))
+
+    with pytest.raises(UnsafeTree, match=message):
+        await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    assert not (tmp_path / "out").exists()
+
+
+async def test_a_link_cannot_lead_out_through_another_link(
+    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+) -> None:
+    make_repository(
+        server.root,
+        "app",
+        {
+            "escape": Symlink("here/../outside"),
+            "here": Symlink("."),
+            "deep/x": Symlink("../here/../../outside"),
+            "deep/file": "kept",
+        },
     )
+    (tmp_path / "outside").mkdir()
+
+    root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    assert not os.path.lexists(root / "escape")
+    assert not os.path.lexists(root / "deep" / "x")
+    assert os.readlink(root / "here") == "."
+    assert (root / "deep" / "file").read_text() == "kept"
+
+
+@pytest.mark.parametrize("text", [b"../outside", b"."])
+async def test_a_file_is_never_written_through_a_link(
+    text: bytes,
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    tmp_path: Path,
+) -> None:
+    repo = make_repository(server.root, "app", {"a": "1"})
+    planted = raw_tree(repo, [("100644", b"planted", blob(repo, b"pwned"))])
+    main_at(repo, raw_tree(repo, [("120000", b"dir", blob(repo, text)), ("040000", b"dir", planted)]))
+    (tmp_path / "outside").mkdir()
 
     with capture_logs() as logs:
-        stats = extract_tree(stream, str(target), max_bytes=2**20)
-
-    assert listing(target) == {"app.js", "run.sh"}
-    assert os.stat(target / "run.sh").st_mode & 0o777 == 0o755
-    assert stats.files == 2
-    assert set(stats.skipped) == {
-        "fifo", "null", "disk", "hard", ".git/config", "sub/.GIT/hooks/post-checkout"
-    }  # fmt: skip
-    assert len([e for e in logs if e["event"] == "git.export.skipped"]) == 6
-
-
-def test_a_link_cannot_lead_out_through_another_link(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    (tmp_path / "outside").mkdir()
-    stream = tar_of(
-        (member("escape", tarfile.SYMTYPE, linkname="here/../outside"), None),
-        (member("here", tarfile.SYMTYPE, linkname="."), None),
-        (member("deep/x", tarfile.SYMTYPE, linkname="../here/../../outside"), None),
-    )
-
-    extract_tree(stream, str(target), max_bytes=2**20)
-
-    assert not os.path.lexists(target / "escape")
-    assert not os.path.lexists(target / "deep" / "x")
-    assert os.readlink(target / "here") == "."
-
-
-def test_a_file_is_never_written_through_a_link(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    (tmp_path / "outside").mkdir()
-    stream = tar_of(
-        (member("dir", tarfile.SYMTYPE, linkname="../outside"), None),
-        (member("dir/planted"), b"pwned"),
-    )
-
-    extract_tree(stream, str(target), max_bytes=2**20)
+        root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
 
     assert os.listdir(tmp_path / "outside") == []
-    assert (target / "dir" / "planted").read_bytes() == b"pwned"
+    assert not (root / "dir").is_symlink()
+    assert (root / "dir" / "planted").read_bytes() == b"pwned"
+    assert [e["path"] for e in logs if e["event"] == "git.export.skipped"] == ["dir"]
 
 
-def test_a_name_used_twice_is_refused(tmp_path: Path) -> None:
-    target = tmp_path / "out"
+async def test_names_that_are_not_utf8_are_written_as_they_are(
+    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+) -> None:
+    repo = make_repository(server.root, "app", {"a": "1"})
+    inner = raw_tree(repo, [("100755", b"caf\xe9.sh", blob(repo, b"#!/bin/sh\n"))])
+    main_at(repo, raw_tree(repo, [("040000", b"d\xff", inner)]))
+
+    root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    path = os.path.join(os.fsencode(root), b"d\xff", b"caf\xe9.sh")
+    with open(path, "rb") as handle:
+        assert handle.read() == b"#!/bin/sh\n"
+    assert os.stat(path).st_mode & 0o777 == 0o755
+
+
+# -- what git is allowed to do -------------------------------------------------------------
+
+
+async def test_a_commit_cannot_bring_filters_line_endings_or_ident(
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+    tmp_path: Path,
+) -> None:
+    """info/attributes of the cache outranks every .gitattributes of the commit: even a
+    filter configured for the cache repository (no commit can do that) never runs."""
+    files: dict[str, FileContent] = {
+        ".gitattributes": (
+            "* text eol=crlf\n"
+            "*.txt ident\n"
+            "*.bin filter=evil\n"
+            "*.u16 working-tree-encoding=UTF-16\n"
+            "[attr]sneaky text eol=crlf filter=evil\n"
+            "*.js sneaky\n"
+        ),
+        "notes.txt": "$Id$\nline\n",
+        "data.bin": "plain\n",
+        "app.js": "run()\nagain()\n",
+        "utf.u16": "h\u00e9llo\n",
+        "sub/.gitattributes": "* eol=crlf text=auto filter=evil\n",
+        "sub/x.md": "a\nb\n",
+    }
+    make_repository(server.root, "app", files)
+    key = new_key()
+    sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
+    marker = tmp_path / "filter-ran"
+    repository = cache.path_for(key)
+    git(repository, "config", "filter.evil.smudge", f"touch {marker}; cat")
+    git(repository, "config", "filter.evil.required", "true")
+
+    root = await cache.export(key, sha, tmp_path / "out")
+
+    assert tree_bytes(root) == {p: c.encode() for p, c in files.items() if isinstance(c, str)}
+    assert not marker.exists()
+    checkout = next(s for s in spawned if "checkout-index" in s.argv)
+    for option in ("core.autocrlf=false", "core.eol=lf", "core.fsmonitor=false"):
+        assert option in checkout.argv
+
+
+async def test_nothing_written_is_group_or_world_writable(
+    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+) -> None:
+    make_repository(
+        server.root,
+        "app",
+        {"a/b/c.txt": "1", "run.sh": Executable("#!/bin/sh\n"), "link": Symlink("a")},
+    )
+    old = os.umask(0)
+    try:
+        root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+    finally:
+        os.umask(old)
+
+    modes = {
+        path: stat.S_IMODE(os.lstat(root / path).st_mode)
+        for path in listing(root)
+        if not (root / path).is_symlink()
+    }
+    assert modes == {"a": 0o755, "a/b": 0o755, "a/b/c.txt": 0o644, "run.sh": 0o755}
+
+
+# -- limits, failures and cancellation ----------------------------------------------------
+
+
+async def test_a_tree_too_large_is_refused_before_anything_is_written(
+    server: GitHttpServer,
+    tmp_path: Path,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+) -> None:
+    # 2.4 MB that compress to almost nothing: only the tree's sizes tell.
+    make_repository(server.root, "app", {f"part-{n}.bin": bytes(600_000) for n in range(4)})
+    settings = GitSourceSettings(
+        allow_insecure_http_hosts=["127.0.0.1"], allow_private_addresses=True, max_export_mb=2
+    )
+    cache = GitCache(tmp_path / "cache", settings)
+
+    with pytest.raises(RepositoryTooLarge):
+        await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    assert not (tmp_path / "out").exists()
+    assert not any({"update-index", "checkout-index"} & set(s.argv) for s in spawned)
+
+
+async def test_the_private_index_never_stays_behind(
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+    tmp_path: Path,
+) -> None:
+    make_repository(server.root, "app", {"a": "1", "b/c": "2"})
+    key = new_key()
+    sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
+    await cache.export(key, sha, tmp_path / "ok")
+    # A blob the cache does not hold: git update-index takes it, checkout-index fails.
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    repository = cache.path_for(key)
+    broken = main_at(repository, raw_tree(repository, [("100644", b"gone", missing)]))
+
+    with pytest.raises(GitError):
+        await cache.export(key, broken, tmp_path / "broken")
+
+    indexes = [s.env["GIT_INDEX_FILE"] for s in spawned if "GIT_INDEX_FILE" in s.env]
+    assert len(indexes) == 4
+    assert all(not os.path.exists(os.path.dirname(index)) for index in indexes)
+    assert all(not os.path.exists(index) for index in indexes)
+    assert not (tmp_path / "broken").exists()
+    assert listing(tmp_path / "ok") == {"a", "b", "b/c"}
+
+
+async def test_a_cancelled_export_leaves_nothing(
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+    group_members: Callable[[int], list[int]],
+    tmp_path: Path,
+) -> None:
+    make_repository(server.root, "app", {f"d{n // 100}/f{n}.txt": f"{n}\n" * 200 for n in range(3000)})
+    key = new_key()
+    sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
+    target = tmp_path / "given"
     target.mkdir()
-    stream = tar_of((member("a"), b"1"), (member("a"), b"2"))
 
-    with pytest.raises(UnsafeTree, match="twice"):
-        extract_tree(stream, str(target), max_bytes=2**20)
+    task = asyncio.ensure_future(cache.export(key, sha, target))
+    while not any("checkout-index" in s.argv for s in spawned):
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    checkout = next(s for s in spawned if "checkout-index" in s.argv)
+    assert group_members(checkout.pid) == []
+    assert os.listdir(target) == [], "a folder it was given is emptied, not removed"
+    assert not os.path.exists(os.path.dirname(checkout.env["GIT_INDEX_FILE"]))
+
+
+async def test_excluded_names_are_left_out_at_any_depth(
+    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+) -> None:
+    make_repository(
+        server.root,
+        "app",
+        {
+            "node_modules/a.js": "x",
+            "apps/web/node_modules/b.js": "x",
+            "apps/web/node_modules/.bin/tool": Symlink("../b.js"),
+            "apps/web/dist/index.js": "x",
+            "apps/web/dist-tools/kept.js": "x",
+            "apps/web/src/kept.ts": "x",
+            "NODE_MODULES/kept.js": "x",
+        },
+    )
+    key = new_key()
+    sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
+
+    with capture_logs() as logs:
+        root = await cache.export(key, sha, tmp_path / "out", exclude=("node_modules", "dist"))
+
+    assert listing(root) == {
+        "NODE_MODULES", "NODE_MODULES/kept.js", "apps", "apps/web", "apps/web/dist-tools",
+        "apps/web/dist-tools/kept.js", "apps/web/src", "apps/web/src/kept.ts",
+    }  # fmt: skip
+    finished = next(e for e in logs if e["event"] == "git.export.finished")
+    assert (finished["files"], finished["excluded"], finished["skipped"]) == (3, 4, 0)

@@ -411,7 +411,11 @@ async def test_every_git_runs_without_a_shell_in_a_clean_environment(
         assert set(process.env) <= {
             "PATH", "HOME", "LC_ALL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL",
             "GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", "GIT_NO_REPLACE_OBJECTS",
+            "GIT_INDEX_FILE",
         }  # fmt: skip
+        if "GIT_INDEX_FILE" in process.env:  # the export's private index, removed after
+            assert not os.path.exists(os.path.dirname(process.env["GIT_INDEX_FILE"]))
+            assert {"update-index", "checkout-index"} & set(process.argv)
     fetch = next(s for s in spawned if "fetch" in s.argv)
     assert fetch.env["GIT_ALLOW_PROTOCOL"] == "http"
     assert {"--depth=1", "--no-tags", "--no-recurse-submodules"} <= set(fetch.argv)

@@ -340,6 +340,33 @@ async def test_a_local_repository_outside_the_base_paths_is_refused(
     assert "not under any of file_base_paths" in refused.value.message
 
 
+async def test_another_teams_cached_repository_is_never_a_local_repository(
+    tmp_path: Path, storage: InMemoryAdminStorage, encryption: AesGcmEncryption, team: Team
+) -> None:
+    """Even when an operator's base path covers the platform's data dir, the cache of
+    bare repositories (every team's) and the data dir itself cannot be connected."""
+    data_dir = tmp_path / "data"
+    repo = make_repository(tmp_path / "data" / "repos", "agent", APP)
+    source = GitProjectSource(
+        GitSourceSettings(file_base_paths=[tmp_path]),
+        storage=storage,
+        encryption=encryption,
+        cache_dir=data_dir / "git-cache",
+        data_dir=data_dir,
+    )
+    victim = await storage.teams.create(Team(name="Victim", slug="victim"))
+    outside = make_repository(tmp_path / "shared", "agent", APP)
+    connected = await source.connect(victim.id, {"url": f"file://{outside}"}, default_branch="main")
+    cached = source.cache.root / connected.config["cache_key"]
+    assert (cached / "HEAD").is_file()
+
+    for url in (f"file://{cached}", str(cached), f"file://{repo}"):
+        with pytest.raises(InvalidInput) as refused:
+            await source.connect(team.id, {"url": url}, default_branch="main")
+        assert "inside the platform's data or git cache folder" in refused.value.message
+        assert refused.value.details["field"] == "source.url"
+
+
 async def test_a_local_repository_under_a_base_path_is_keyed_by_its_real_path(
     tmp_path: Path, storage: InMemoryAdminStorage, encryption: AesGcmEncryption, team: Team
 ) -> None:

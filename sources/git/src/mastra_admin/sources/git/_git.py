@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import time
 import weakref
 from collections.abc import Collection
@@ -20,12 +21,7 @@ from pathlib import Path
 import structlog
 
 from mastra_admin.core.errors import InvalidInput, MastraAdminError, PayloadTooLarge
-from mastra_admin.sources.git._archive import (
-    ExportStats,
-    clear_target,
-    extract_tree,
-    prepare_target,
-)
+from mastra_admin.sources.git._archive import ExportStats, clear_target, prepare_target
 from mastra_admin.sources.git._credentials import HttpsToken, SshKey
 from mastra_admin.sources.git._errors import (
     CommitNotFound,
@@ -35,6 +31,18 @@ from mastra_admin.sources.git._errors import (
     RepositoryTooLarge,
     RepositoryUnreadable,
     UnsafeTree,
+)
+from mastra_admin.sources.git._export import (
+    CHECKOUT_CONFIG,
+    ExportPlan,
+    TreeItem,
+    finish_export,
+    index_info,
+    link_texts,
+    parse_batch,
+    parse_listing,
+    plan_export,
+    run_git_input,
 )
 from mastra_admin.sources.git._process import (
     SAFE_CONFIG,
@@ -59,6 +67,8 @@ _MAX_SUBDIRECTORY = 1024
 _MAX_MESSAGE = 4096
 _MAX_NAME = 256
 _LOG_FORMAT = "%H%x00%an%x00%ae%x00%cI%x00%B"
+_MAX_LISTING = 128 * 2**20
+"""Largest ``git ls-tree -r`` listing an export reads (about a million paths)."""
 # Byte-exact exports: attributes in the commit may not drop files (export-ignore),
 # rewrite them (export-subst, eol, filters) or run anything.
 _INFO_ATTRIBUTES = (
@@ -95,6 +105,12 @@ _UNREADABLE = (
     "returned error: 404",
     "invalid username or password",
     "host key verification failed",
+)
+_UNSAFE_MARKERS = (
+    "invalid path",
+    "Ignoring path",
+    "beyond a symbolic link",
+    "empty filename in tree entry",
 )
 _REDIRECT = re.compile(r"returned error: 30[0-9]")
 _SERVER_ERROR = re.compile(r"returned error: 5[0-9][0-9]")
@@ -204,13 +220,13 @@ def _is_real_folder(path: str) -> bool:
     return os.path.realpath(path) == path and os.path.isdir(path)
 
 
-def _archive_failure(result: GitResult, sha: str) -> GitError:
+def _export_failure(result: GitResult, sha: str, what: str) -> GitError:
     details = {"sha": sha, "stderr": result.stderr[-2000:]}
-    if "invalid path" in result.stderr:
+    if any(marker in result.stderr for marker in _UNSAFE_MARKERS):
         return UnsafeTree(
             f"commit {sha} names a path that cannot be written safely", details=details
         )
-    return GitError(f"git archive failed (exit code {result.returncode})", details=details)
+    return GitError(f"{what} failed (exit code {result.returncode})", details=details)
 
 
 def _classify_fetch_failure(result: GitResult, url: RepositoryUrl, ref: str) -> MastraAdminError:
@@ -600,23 +616,30 @@ class GitCache:
         ``target_dir`` is made when missing; an existing one must be empty. Executable
         bits are kept; symlinks only when they stay inside; submodules are empty folders.
         Paths with a part named in ``exclude`` (exact names, at any depth) are left out.
-        On any failure or cancellation what was written is removed.
+        Hostile trees (``UnsafeTree``) and trees past ``max_export_mb``
+        (``RepositoryTooLarge``) are refused before anything is written. On any failure or
+        cancellation what was written is removed.
         """
         repository = self._existing(key, sha)
         sha = sha.lower()
         folder = check_subdirectory(subdirectory) if subdirectory is not None else None
-        check = await self._local(repository, ["cat-file", "-t", f"{sha}^{{commit}}"], what="git")
-        if check.returncode != 0:
-            raise CommitNotFound(
-                f"commit {sha} has not been fetched into this cache", details={"sha": sha}
+        started = time.perf_counter()
+        items = await self._list_commit(repository, sha)
+        if folder is not None and not any(
+            item.path == folder and item.mode == "040000" for item in items
+        ):
+            raise InvalidInput(
+                f"subdirectory {folder!r} is not a folder in commit {sha}",
+                details={"subdirectory": folder, "sha": sha},
             )
-        if folder is not None:
-            kind = await self._local(repository, ["cat-file", "-t", f"{sha}:{folder}"], what="git")
-            if kind.returncode != 0 or kind.stdout.strip() != b"tree":
-                raise InvalidInput(
-                    f"subdirectory {folder!r} is not a folder in commit {sha}",
-                    details={"subdirectory": folder, "sha": sha},
-                )
+        plan = await asyncio.to_thread(
+            plan_export,
+            items,
+            exclude=frozenset(exclude),
+            max_bytes=self.settings.max_export_mb * 2**20,
+        )
+        del items
+        links = await self._link_texts(repository, plan) if plan.links else []
         attributes = repository / "info" / "attributes"
         if not attributes.is_file() or attributes.read_text() != _INFO_ATTRIBUTES:
             attributes.parent.mkdir(exist_ok=True)
@@ -624,9 +647,8 @@ class GitCache:
         target, created = await asyncio.to_thread(
             prepare_target, str(target_dir), forbidden=str(self.root)
         )
-        started = time.perf_counter()
         try:
-            stats = await self._archive_into(repository, sha, target, frozenset(exclude))
+            stats = await self._write(repository, sha, target, plan, links)
         except BaseException:
             await asyncio.to_thread(clear_target, target, created)
             raise
@@ -652,46 +674,95 @@ class GitCache:
             )
         return Path(inside)
 
-    async def _archive_into(
-        self, repository: Path, sha: str, target: str, exclude: frozenset[str]
-    ) -> ExportStats:
-        """``git archive`` piped into ``extract_tree`` (in a thread)."""
-        git = self._git
-        limit = self.settings.max_export_mb * 2**20
-        with git_environment() as environment:
-            read_fd, write_fd = os.pipe()
-
-            def extract() -> ExportStats:
-                with os.fdopen(read_fd, "rb") as stream:
-                    return extract_tree(stream, target, max_bytes=limit, exclude=exclude)
-
-            extraction = asyncio.ensure_future(asyncio.to_thread(extract))
-            try:
-                # run_git owns write_fd from here on and closes it once git has started.
-                result = await run_git(
-                    git,
-                    [*SAFE_CONFIG, "--git-dir", str(repository), "archive", "--format=tar", sha],
-                    environment=environment,
-                    timeout_s=self.settings.fetch_timeout_s,
-                    cwd=repository,
-                    stdout_fd=write_fd,
-                    what="git archive",
+    async def _list_commit(self, repository: Path, sha: str) -> list[TreeItem]:
+        """Every path of commit ``sha`` (``git ls-tree -r -t -l``)."""
+        listed = await self._local(
+            repository,
+            ["ls-tree", "-r", "-t", "-z", "-l", "--full-tree", f"{sha}^{{commit}}"],
+            what="git ls-tree",
+            stdout_limit=_MAX_LISTING + 1,
+        )
+        if listed.returncode != 0:
+            check = await self._local(
+                repository, ["cat-file", "-e", f"{sha}^{{commit}}"], what="git"
+            )
+            if check.returncode != 0:
+                raise CommitNotFound(
+                    f"commit {sha} has not been fetched into this cache", details={"sha": sha}
                 )
-            except BaseException:
-                # git is dead and the pipe closed: the thread stops at the end of the stream.
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(extraction)
-                raise
-        try:
-            stats = await extraction
-        except GitError as exc:
-            # A broken stream is the symptom; git's own refusal, when there is one, the cause.
-            if result.returncode == 0 or type(exc) is not GitError:
-                raise
-            raise _archive_failure(result, sha) from exc
+            raise _export_failure(listed, sha, "git ls-tree")
+        if len(listed.stdout) > _MAX_LISTING:
+            raise RepositoryTooLarge(
+                f"commit {sha} names too many files to export",
+                details={"sha": sha, "limit": _MAX_LISTING},
+            )
+        return parse_listing(listed.stdout)
+
+    async def _link_texts(self, repository: Path, plan: ExportPlan) -> list[tuple[str, str]]:
+        """The texts of the symlinks of ``plan``: one ``git cat-file --batch``."""
+        oids = sorted({item.oid for item in plan.links})
+        sizes = sum(item.size for item in {item.oid: item for item in plan.links}.values())
+        with git_environment() as environment:
+            result = await run_git_input(
+                self._git,
+                [*SAFE_CONFIG, "--git-dir", str(repository), "cat-file", "--batch"],
+                environment=environment,
+                timeout_s=self.settings.fetch_timeout_s,
+                data="".join(f"{oid}\n" for oid in oids).encode("ascii"),
+                cwd=repository,
+                stdout_limit=sizes + 200 * len(oids),
+                what="git cat-file",
+            )
         if result.returncode != 0:
-            raise _archive_failure(result, sha)
-        return stats
+            raise _export_failure(result, plan.links[0].oid, "git cat-file")
+        return link_texts(plan, parse_batch(result.stdout, len(oids)))
+
+    async def _write(
+        self,
+        repository: Path,
+        sha: str,
+        target: str,
+        plan: ExportPlan,
+        links: list[tuple[str, str]],
+    ) -> ExportStats:
+        """git writes the files of ``plan`` into ``target`` from a private index (removed
+        here); then the folders, the symlinks and the check of what is there."""
+        if plan.files:
+            with (
+                tempfile.TemporaryDirectory(prefix="mastra-git-index-") as private,
+                git_environment() as environment,
+            ):
+                environment.env["GIT_INDEX_FILE"] = os.path.join(private, "index")
+                base = [*SAFE_CONFIG, *CHECKOUT_CONFIG, "--git-dir", str(repository)]
+                for what, args, data in (
+                    ("git update-index", ["update-index", "-z", "--index-info"], index_info(plan)),
+                    ("git checkout-index", ["--work-tree", target, "checkout-index", "-a"], None),
+                ):
+                    result = await run_git_input(
+                        self._git,
+                        [*base, *args],
+                        environment=environment,
+                        timeout_s=self.settings.fetch_timeout_s,
+                        data=data,
+                        cwd=repository,
+                        what=what,
+                    )
+                    # update-index leaves out paths git would never write, with a warning.
+                    if result.returncode != 0 or "Ignoring path" in result.stderr:
+                        raise _export_failure(result, sha, what)
+        finishing = asyncio.ensure_future(asyncio.to_thread(finish_export, target, plan, links))
+        try:
+            return await asyncio.shield(finishing)
+        except OSError as exc:
+            raise GitError(
+                f"writing the commit's files failed: {exc.strerror or exc}",
+                details={"target_dir": target},
+            ) from exc
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: let it end before the target is cleared.
+            with contextlib.suppress(BaseException):
+                await finishing
+            raise
 
     async def remove(self, key: str) -> None:
         """Forget the cached repository of ``key`` (nothing happens when there is none)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,6 +90,7 @@ class GitProjectSource(ProjectSourceProvider):
         storage: AdminStorage,
         encryption: EncryptionProvider,
         cache_dir: Path,
+        data_dir: Path | None = None,
         resolve: Resolver | None = None,
     ) -> None:
         self.settings = settings
@@ -96,6 +98,11 @@ class GitProjectSource(ProjectSourceProvider):
         self.encryption = encryption
         self.cache = GitCache(cache_dir, settings, resolve=resolve)
         self._resolve = resolve
+        # Local repositories are never read from the platform's own folders: the
+        # cache holds every team's repositories, the data dir its keys and builds.
+        self._private_roots = tuple(
+            os.path.realpath(root) for root in (cache_dir, data_dir) if root is not None
+        )
 
     # -- connecting ------------------------------------------------------------
 
@@ -164,12 +171,22 @@ class GitProjectSource(ProjectSourceProvider):
 
     async def _check_url(self, text: str) -> RepositoryUrl:
         try:
-            return await asyncio.to_thread(
+            url = await asyncio.to_thread(
                 check_repository_url, text, self.settings, resolve=self._resolve
             )
         except MastraAdminError as exc:
             exc.details.setdefault("field", "source.url")
             raise
+        if url.is_local and any(
+            url.path == root or url.path.startswith(root.rstrip("/") + "/")
+            for root in self._private_roots
+        ):
+            raise InvalidInput(
+                "repository URL refused: a local repository may not be inside the "
+                "platform's data or git cache folder",
+                details={"field": "source.url", "url": url.display},
+            )
+        return url
 
     @staticmethod
     def _check_credential_kind(url: RepositoryUrl, credential: HttpsToken | SshKey | None) -> None:

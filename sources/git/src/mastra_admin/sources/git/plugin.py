@@ -30,6 +30,7 @@ def create_source(settings: GitSourceSettings, context: ProviderContext) -> GitP
         storage=context.storage,
         encryption=context.encryption,
         cache_dir=settings.resolved_cache_dir(context.data_dir),
+        data_dir=context.data_dir,
     )
 
 

@@ -116,7 +116,7 @@ class PgProjectStore(ProjectStore):
         return int(await self._db.fetch_value("SELECT count(*) FROM {schema}.admin_projects"))
 
     async def find_by_source(self, source_type: str, key: str, value: str) -> list[Project]:
-        # The key is a parameter like the value; migration 0004 indexes the keys the
+        # The key is a parameter like the value; migration 0300 indexes the keys the
         # sources look up ("repository_key", "source_id").
         rows = await self._db.fetch_all(
             "SELECT * FROM {schema}.admin_projects"
