@@ -16,12 +16,18 @@ from structlog.testing import capture_logs
 from mastra_admin.core.errors import Conflict, InvalidInput
 from mastra_admin.sources.git import (
     CommitNotFound,
-    GitError,
     GitCache,
+    GitError,
     GitSourceSettings,
     RepositoryTooLarge,
     RepositoryUrl,
     UnsafeTree,
+)
+from mastra_admin.sources.git._export import (
+    TreeItem,
+    checkout_shares,
+    parse_listing,
+    plan_export,
 )
 from mastra_admin.sources.git.testing import (
     Executable,
@@ -316,11 +322,79 @@ async def test_files_past_the_export_limit_stop_the_export(
 # -- trees no git command would write ---------------------------------------------------
 
 
+HOSTILE_NAMES = [
+    b"../escape", b"a/../../escape", b"/etc/cron.d/evil", b"//abs", b"a/b/../../../x",
+    b"a//b", b"./x", b"a/", b".git/config", b"sub/.GIT/hooks/post-checkout", b"x/.Git",
+]  # fmt: skip
+
+
+def item(mode: bytes, path: bytes, size: int = 1) -> TreeItem:
+    kind = {b"040000": b"tree", b"160000": b"commit"}.get(mode, b"blob")
+    return TreeItem(mode, kind, b"1" * 40, size, path)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+@pytest.mark.parametrize("exclude", [(), ("node_modules",)])
+def test_hostile_names_are_refused_excluded_or_not(name: bytes, exclude: tuple[str, ...]) -> None:
+    items = [item(b"100644", b"ok"), item(b"100644", name)]
+
+    with pytest.raises(UnsafeTree):
+        plan_export(items, exclude=exclude, max_bytes=2**20)
+    with pytest.raises(UnsafeTree):
+        plan_export(
+            [item(b"040000", b"node_modules"), item(b"100644", b"node_modules/" + name)],
+            exclude=exclude,
+            max_bytes=2**20,
+        )
+
+
 @pytest.mark.parametrize(
-    "name",
-    [b"../escape", b"a/../../escape", b"/etc/cron.d/evil", b"//abs", b"a/b/../../../x", b"a//b", b"./x"],
+    ("entries", "message"),
+    [
+        ([(b"100644", b"a"), (b"100755", b"a")], "twice"),
+        ([(b"100644", b"a"), (b"120000", b"a")], "twice"),
+        ([(b"120000", b"a"), (b"120000", b"a")], "twice"),
+        ([(b"100644", b"a"), (b"040000", b"a")], "file and as a folder"),
+        ([(b"100644", b"a"), (b"100644", b"a/b")], "file and as a folder"),
+        ([(b"160000", b"a"), (b"100644", b"a")], "file and as a folder"),
+        ([(b"100644", b"d/f"), (b"040000", b"d"), (b"100644", b"d/f")], "twice"),
+    ],
 )
-async def test_absolute_dot_dot_and_empty_names_are_refused(
+def test_a_name_used_twice_is_refused(entries: list[tuple[bytes, bytes]], message: str) -> None:
+    with pytest.raises(UnsafeTree, match=message):
+        plan_export([item(mode, path) for mode, path in entries], exclude=(), max_bytes=2**20)
+
+
+def test_the_plan_adds_up_sizes_before_anything_is_written() -> None:
+    items = [item(b"100644", f"f{n}".encode(), 400_000) for n in range(3)]
+
+    assert plan_export(items, exclude=(), max_bytes=1_200_000).stats.bytes == 1_200_000
+    with pytest.raises(RepositoryTooLarge):
+        plan_export(items, exclude=(), max_bytes=1_199_999)
+    excluded = [*items, item(b"100644", b"node_modules/big", 10**12)]
+    assert plan_export(excluded, exclude=("node_modules",), max_bytes=2**21).stats.excluded == 1
+
+
+def test_listings_are_read_exactly_and_shared_out_whole() -> None:
+    oid = b"a" * 40
+    listing_ = b"".join(
+        b"100644 blob %s %7d\t%s\0" % (oid, n, f"d{n // 700}/f{n}\tx\n".encode())
+        for n in range(2500)
+    )
+    items = parse_listing(b"040000 tree " + oid + b"       -\td0\0" + listing_)
+
+    assert items[0] == TreeItem(b"040000", b"tree", oid, -1, b"d0")
+    assert items[-1] == TreeItem(b"100644", b"blob", oid, 2499, b"d3/f2499\tx\n")
+    shares = checkout_shares(plan_export(items, exclude=(), max_bytes=2**30))
+    assert len(shares) == 2
+    assert b"".join(shares).split(b"\0")[:-1] == [i.path for i in items[1:]]
+    for broken in (listing_[:-1], b"garbage\0" + listing_, b"100644 blob x\0"):
+        with pytest.raises(GitError):
+            parse_listing(broken)
+
+
+@pytest.mark.parametrize("name", [b"a/../../escape", b"/etc/cron.d/evil"])
+async def test_absolute_and_dot_dot_names_are_refused(
     name: bytes,
     server: GitHttpServer,
     cache: GitCache,
@@ -337,17 +411,13 @@ async def test_absolute_dot_dot_and_empty_names_are_refused(
     with pytest.raises(UnsafeTree):
         await fetched_export(server, cache, checked, new_key(), target)
 
-    assert not target.exists()
-    assert sorted(os.listdir(tmp_path / "sandbox")) == [] if (tmp_path / "sandbox").exists() else True
+    assert not (tmp_path / "sandbox").exists()
     assert not (tmp_path / "escape").exists()
     assert not (tmp_path / "x").exists()
     assert not any("checkout-index" in s.argv for s in spawned), "refused before git writes"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [[b"sub", b".GIT", b"hooks"], [b"a", b".git"], [b"GIT~1"], [b".git."], [b"x", b".git "]],
-)
+@pytest.mark.parametrize("path", [[b"sub", b".GIT", b"hooks"], [b"GIT~1"], [b"x", b".git "]])
 async def test_a_git_folder_at_any_depth_is_refused(
     path: list[bytes],
     server: GitHttpServer,
@@ -372,13 +442,10 @@ async def test_a_git_folder_at_any_depth_is_refused(
     ("entries", "message"),
     [
         ([("100644", b"a", "one"), ("100644", b"a", "two")], "twice"),
-        ([("100644", b"a", "one"), ("120000", b"a", "two")], "twice"),
-        ([("100644", b"a", "one"), ("040000", b"a", "tree")], "file and as a folder"),
-        ([("160000", b"a", "one"), ("100644", b"a", "one")], "file and as a folder"),
         ([("100644", b"d/f", "one"), ("040000", b"d", "tree")], "twice"),
     ],
 )
-async def test_a_name_used_twice_is_refused(
+async def test_a_tree_naming_a_path_twice_is_refused(
     entries: list[tuple[str, bytes, str]],
     message: str,
     server: GitHttpServer,
@@ -432,7 +499,9 @@ async def test_a_file_is_never_written_through_a_link(
 ) -> None:
     repo = make_repository(server.root, "app", {"a": "1"})
     planted = raw_tree(repo, [("100644", b"planted", blob(repo, b"pwned"))])
-    main_at(repo, raw_tree(repo, [("120000", b"dir", blob(repo, text)), ("040000", b"dir", planted)]))
+    main_at(
+        repo, raw_tree(repo, [("120000", b"dir", blob(repo, text)), ("040000", b"dir", planted)])
+    )
     (tmp_path / "outside").mkdir()
 
     with capture_logs() as logs:
@@ -505,26 +574,41 @@ async def test_a_commit_cannot_bring_filters_line_endings_or_ident(
         assert option in checkout.argv
 
 
-async def test_nothing_written_is_group_or_world_writable(
-    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+@pytest.mark.parametrize("umask", [0o000, 0o002, 0o077])
+async def test_modes_are_those_of_umask_022_whatever_the_umask(
+    umask: int,
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    tmp_path: Path,
 ) -> None:
+    """Nothing written is group- or world-writable, and the modes do not depend on the
+    process umask (git writes with it: uvloop cannot give git another one)."""
     make_repository(
         server.root,
         "app",
         {"a/b/c.txt": "1", "run.sh": Executable("#!/bin/sh\n"), "link": Symlink("a")},
     )
-    old = os.umask(0)
+    key = new_key()
+    sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
+    (tmp_path / "given").mkdir(mode=0o750)
+    old = os.umask(umask)
     try:
-        root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+        root = await cache.export(key, sha, tmp_path / "out")
+        given = await cache.export(key, sha, tmp_path / "given")
     finally:
         os.umask(old)
 
-    modes = {
-        path: stat.S_IMODE(os.lstat(root / path).st_mode)
-        for path in listing(root)
-        if not (root / path).is_symlink()
-    }
-    assert modes == {"a": 0o755, "a/b": 0o755, "a/b/c.txt": 0o644, "run.sh": 0o755}
+    for folder in (root, given):
+        modes = {
+            path: stat.S_IMODE(os.lstat(folder / path).st_mode)
+            for path in listing(folder)
+            if not (folder / path).is_symlink()
+        }
+        assert modes == {"a": 0o755, "a/b": 0o755, "a/b/c.txt": 0o644, "run.sh": 0o755}
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o755 & ~umask, "made as mkdir makes it"
+    assert stat.S_IMODE(os.stat(given).st_mode) == 0o750, "a given folder keeps its mode"
 
 
 # -- limits, failures and cancellation ----------------------------------------------------
@@ -563,10 +647,10 @@ async def test_the_private_index_never_stays_behind(
     key = new_key()
     sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
     await cache.export(key, sha, tmp_path / "ok")
-    # A blob the cache does not hold: git update-index takes it, checkout-index fails.
-    missing = "0123456789abcdef0123456789abcdef01234567"
+    # A name longer than the file system allows: git checkout-index fails on it.
     repository = cache.path_for(key)
-    broken = main_at(repository, raw_tree(repository, [("100644", b"gone", missing)]))
+    entries = [("100644", name, blob(repository, b"x")) for name in (b"a", b"n" * 300)]
+    broken = main_at(repository, raw_tree(repository, entries))
 
     with pytest.raises(GitError):
         await cache.export(key, broken, tmp_path / "broken")
@@ -588,7 +672,9 @@ async def test_a_cancelled_export_leaves_nothing(
     group_members: Callable[[int], list[int]],
     tmp_path: Path,
 ) -> None:
-    make_repository(server.root, "app", {f"d{n // 100}/f{n}.txt": f"{n}\n" * 200 for n in range(3000)})
+    make_repository(
+        server.root, "app", {f"d{n // 100}/f{n}.txt": f"{n}\n" * 200 for n in range(1500)}
+    )
     key = new_key()
     sha = (await cache.fetch(key, checked(server.url("app")), "main")).sha
     target = tmp_path / "given"
@@ -635,3 +721,46 @@ async def test_excluded_names_are_left_out_at_any_depth(
     }  # fmt: skip
     finished = next(e for e in logs if e["event"] == "git.export.finished")
     assert (finished["files"], finished["excluded"], finished["skipped"]) == (3, 4, 0)
+
+
+async def test_many_files_are_written_by_processes_side_by_side(
+    server: GitHttpServer,
+    cache: GitCache,
+    checked: Check,
+    new_key: NewKey,
+    spawned: list[Spawned],
+    tmp_path: Path,
+) -> None:
+    files: dict[str, FileContent] = {f"d{n // 40}/f{n}.txt": f"{n}\n" for n in range(2000)}
+    files["bin/run"] = Executable("#!/bin/sh\n")
+    files["bin/link"] = Symlink("run")
+    make_repository(server.root, "app", files)
+
+    root = await fetched_export(server, cache, checked, new_key(), tmp_path / "out")
+
+    checkouts = [s for s in spawned if "checkout-index" in s.argv]
+    assert len(checkouts) == 2
+    assert len({s.env["GIT_INDEX_FILE"] for s in checkouts}) == 1, "one index, read by both"
+    written = {
+        p: (root / p).read_text()
+        for p in listing(root)
+        if (root / p).is_file() and not (root / p).is_symlink()
+    }
+    assert len(written) == 2001
+    assert all(written[p] == files[p] for p in written if p.startswith("d"))
+    assert os.readlink(root / "bin" / "link") == "run"
+    assert os.stat(root / "bin" / "run").st_mode & 0o777 == 0o755
+
+
+def test_an_export_runs_on_uvloop(
+    server: GitHttpServer, cache: GitCache, checked: Check, new_key: NewKey, tmp_path: Path
+) -> None:
+    """The server runs on uvloop, whose subprocesses take fewer options than asyncio's."""
+    uvloop = pytest.importorskip("uvloop")
+    make_repository(server.root, "app", {"a/b.txt": "1", "run": Executable("x"), "l": Symlink("a")})
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        root = runner.run(fetched_export(server, cache, checked, new_key(), tmp_path / "out"))
+
+    assert listing(root) == {"a", "a/b.txt", "run", "l"}
+    assert os.readlink(root / "l") == "a"

@@ -1,10 +1,7 @@
-"""Reading single files and folders of a fetched commit from the cache, without an export;
-and exports that leave out named folders at any depth."""
+"""Reading single files and folders of a fetched commit from the cache, without an export."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +9,6 @@ import pytest
 
 from mastra_admin.core.errors import InvalidInput, PayloadTooLarge
 from mastra_admin.sources.git import CommitNotFound, GitCache, RepositoryUrl
-from mastra_admin.sources.git._archive import extract_tree
 from mastra_admin.sources.git.testing import (
     Executable,
     FileContent,
@@ -103,38 +99,3 @@ async def test_entries_of_many_paths_are_read_at_once_and_literally(
     assert found["apps/agent/run.sh"].mode == "100755"
     assert await cache.read_entry(key, found["apps/agent/w*ld.txt"], 100) == b"a star in the name\n"
     assert await cache.read_entry(key, found["apps/agent"], 100) is None
-
-
-def _tar(names: list[str]) -> io.BytesIO:
-    stream = io.BytesIO()
-    with tarfile.open(fileobj=stream, mode="w") as archive:
-        for name in names:
-            info = tarfile.TarInfo(name)
-            info.size = 1
-            archive.addfile(info, io.BytesIO(b"x"))
-    stream.seek(0)
-    return stream
-
-
-def test_excluded_names_are_left_out_at_any_depth(tmp_path: Path) -> None:
-    names = [
-        "node_modules/a.js",
-        "apps/web/node_modules/b.js",
-        "apps/web/dist/index.js",
-        "apps/web/dist-tools/kept.js",
-        "apps/web/src/kept.ts",
-        "NODE_MODULES/kept.js",
-    ]
-    target = tmp_path / "out"
-    target.mkdir()
-
-    stats = extract_tree(_tar(names), str(target), max_bytes=1024, exclude=("node_modules", "dist"))
-
-    written = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    assert written == [
-        "NODE_MODULES/kept.js",
-        "apps/web/dist-tools/kept.js",
-        "apps/web/src/kept.ts",
-    ]
-    assert stats.excluded == 3
-    assert stats.skipped == []

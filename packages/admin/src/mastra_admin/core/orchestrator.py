@@ -409,6 +409,8 @@ class BuildOrchestrator:
         ref = build.ref or build.commit_sha or deployment.branch
         pinned = await self.context.require_source().pin(source, ref)
         if pinned is None:
+            if build.ref:
+                await sink(f"==> the {source.type} source has no revisions: {build.ref} ignored")
             return source, build
         source, revision = pinned
         build = await self.context.storage.builds.update(

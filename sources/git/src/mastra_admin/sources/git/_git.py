@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
 from mastra_admin.core.errors import InvalidInput, MastraAdminError, PayloadTooLarge
-from mastra_admin.sources.git._archive import ExportStats, clear_target, prepare_target
+from mastra_admin.sources.git._archive import clear_target, prepare_target
 from mastra_admin.sources.git._credentials import HttpsToken, SshKey
 from mastra_admin.sources.git._errors import (
     CommitNotFound,
@@ -36,9 +39,12 @@ from mastra_admin.sources.git._export import (
     CHECKOUT_CONFIG,
     ExportPlan,
     TreeItem,
+    checkout_shares,
     finish_export,
     index_info,
     link_texts,
+    make_folders,
+    modes_need_fixing,
     parse_batch,
     parse_listing,
     plan_export,
@@ -59,6 +65,7 @@ from mastra_admin.sources.git._url import RepositoryUrl, Resolver, check_reposit
 __all__ = ["Commit", "GitCache", "TreeEntry", "check_cache_key", "check_subdirectory"]
 
 _log = structlog.get_logger("mastra_admin.sources.git")
+_T = TypeVar("_T")
 
 _KEY = re.compile(r"[a-f0-9]{16,64}")
 _SHA = re.compile(r"[0-9a-fA-F]{40}")
@@ -218,6 +225,18 @@ def _remove_repository(path: Path) -> None:
 
 def _is_real_folder(path: str) -> bool:
     return os.path.realpath(path) == path and os.path.isdir(path)
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)`` in a thread; cancelled, it still waits for the thread to end (a
+    thread cannot be stopped) so that nothing is written after the caller cleans up."""
+    running = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await running
+        raise
 
 
 def _export_failure(result: GitResult, sha: str, what: str) -> GitError:
@@ -625,8 +644,9 @@ class GitCache:
         folder = check_subdirectory(subdirectory) if subdirectory is not None else None
         started = time.perf_counter()
         items = await self._list_commit(repository, sha)
+        listed = time.perf_counter()
         if folder is not None and not any(
-            item.path == folder and item.mode == "040000" for item in items
+            item.path == os.fsencode(folder) and item.kind == b"tree" for item in items
         ):
             raise InvalidInput(
                 f"subdirectory {folder!r} is not a folder in commit {sha}",
@@ -647,11 +667,33 @@ class GitCache:
         target, created = await asyncio.to_thread(
             prepare_target, str(target_dir), forbidden=str(self.root)
         )
+        # git writes with the process umask: when it is not 022, nobody else may enter the
+        # target until every mode is set as umask 022 would have.
+        fix_modes = modes_need_fixing()
+        target_mode = stat.S_IMODE(os.stat(target).st_mode)
         try:
-            stats = await self._write(repository, sha, target, plan, links)
+            if fix_modes:
+                os.chmod(target, 0o700)
+            planned = time.perf_counter()
+            await self._checkout(repository, sha, target, plan)
+            written = time.perf_counter()
+            stats = await _in_thread(
+                functools.partial(finish_export, fix_modes=fix_modes), target, plan, links
+            )
+        except OSError as exc:
+            await asyncio.to_thread(clear_target, target, created)
+            raise GitError(
+                f"writing the commit's files failed: {exc.strerror or exc}",
+                details={"target_dir": target},
+            ) from exc
         except BaseException:
             await asyncio.to_thread(clear_target, target, created)
             raise
+        finally:
+            if fix_modes:
+                with contextlib.suppress(OSError):  # gone when the export removed it
+                    os.chmod(target, target_mode)
+        checked = time.perf_counter()
         _log.info(
             "git.export.finished",
             key=key,
@@ -661,7 +703,11 @@ class GitCache:
             symlinks=stats.symlinks,
             excluded=stats.excluded,
             skipped=len(stats.skipped),
-            seconds=round(time.perf_counter() - started, 3),
+            seconds=round(checked - started, 3),
+            list_s=round(listed - started, 3),
+            plan_s=round(planned - listed, 3),
+            checkout_s=round(written - planned, 3),
+            check_s=round(checked - written, 3),
         )
         if folder is None:
             return Path(target)
@@ -700,33 +746,29 @@ class GitCache:
 
     async def _link_texts(self, repository: Path, plan: ExportPlan) -> list[tuple[str, str]]:
         """The texts of the symlinks of ``plan``: one ``git cat-file --batch``."""
-        oids = sorted({item.oid for item in plan.links})
-        sizes = sum(item.size for item in {item.oid: item for item in plan.links}.values())
+        sizes = {item.oid: item.size for item in plan.links}
         with git_environment() as environment:
             result = await run_git_input(
                 self._git,
                 [*SAFE_CONFIG, "--git-dir", str(repository), "cat-file", "--batch"],
                 environment=environment,
                 timeout_s=self.settings.fetch_timeout_s,
-                data="".join(f"{oid}\n" for oid in oids).encode("ascii"),
+                data=b"".join(oid + b"\n" for oid in sizes),
                 cwd=repository,
-                stdout_limit=sizes + 200 * len(oids),
+                stdout_limit=sum(sizes.values()) + 200 * len(sizes),
                 what="git cat-file",
             )
         if result.returncode != 0:
-            raise _export_failure(result, plan.links[0].oid, "git cat-file")
-        return link_texts(plan, parse_batch(result.stdout, len(oids)))
+            raise GitError(
+                "cannot read the commit's symlinks from the cache",
+                details={"stderr": result.stderr[-2000:]},
+            )
+        return link_texts(plan, parse_batch(result.stdout, len(sizes)))
 
-    async def _write(
-        self,
-        repository: Path,
-        sha: str,
-        target: str,
-        plan: ExportPlan,
-        links: list[tuple[str, str]],
-    ) -> ExportStats:
-        """git writes the files of ``plan`` into ``target`` from a private index (removed
-        here); then the folders, the symlinks and the check of what is there."""
+    async def _checkout(self, repository: Path, sha: str, target: str, plan: ExportPlan) -> None:
+        """Make the folders of ``plan`` in ``target``, then git writes its files from a
+        private index (removed here) with ``checkout-index`` processes side by side."""
+        await _in_thread(make_folders, target, plan)
         if plan.files:
             with (
                 tempfile.TemporaryDirectory(prefix="mastra-git-index-") as private,
@@ -734,35 +776,45 @@ class GitCache:
             ):
                 environment.env["GIT_INDEX_FILE"] = os.path.join(private, "index")
                 base = [*SAFE_CONFIG, *CHECKOUT_CONFIG, "--git-dir", str(repository)]
-                for what, args, data in (
-                    ("git update-index", ["update-index", "-z", "--index-info"], index_info(plan)),
-                    ("git checkout-index", ["--work-tree", target, "checkout-index", "-a"], None),
-                ):
-                    result = await run_git_input(
-                        self._git,
-                        [*base, *args],
-                        environment=environment,
-                        timeout_s=self.settings.fetch_timeout_s,
-                        data=data,
-                        cwd=repository,
-                        what=what,
+                what = "git update-index"
+                result = await run_git_input(
+                    self._git,
+                    [*base, "update-index", "-z", "--index-info"],
+                    environment=environment,
+                    timeout_s=self.settings.fetch_timeout_s,
+                    data=index_info(plan),
+                    cwd=repository,
+                    what=what,
+                )
+                # update-index leaves out paths git would never write, with a warning.
+                if result.returncode != 0 or "Ignoring path" in result.stderr:
+                    raise _export_failure(result, sha, what)
+                what = "git checkout-index"
+                checkouts = [
+                    asyncio.ensure_future(
+                        run_git_input(
+                            self._git,
+                            [*base, "--work-tree", target, "checkout-index", "-z", "--stdin"],
+                            environment=environment,
+                            timeout_s=self.settings.fetch_timeout_s,
+                            data=share,
+                            cwd=repository,
+                            what=what,
+                        )
                     )
-                    # update-index leaves out paths git would never write, with a warning.
-                    if result.returncode != 0 or "Ignoring path" in result.stderr:
+                    for share in checkout_shares(plan)
+                ]
+                try:
+                    results = await asyncio.gather(*checkouts)
+                except BaseException:
+                    # Every process is stopped and reaped before the target is cleared.
+                    for checkout in checkouts:
+                        checkout.cancel()
+                    await asyncio.gather(*checkouts, return_exceptions=True)
+                    raise
+                for result in results:
+                    if result.returncode != 0:
                         raise _export_failure(result, sha, what)
-        finishing = asyncio.ensure_future(asyncio.to_thread(finish_export, target, plan, links))
-        try:
-            return await asyncio.shield(finishing)
-        except OSError as exc:
-            raise GitError(
-                f"writing the commit's files failed: {exc.strerror or exc}",
-                details={"target_dir": target},
-            ) from exc
-        except asyncio.CancelledError:
-            # The thread cannot be stopped: let it end before the target is cleared.
-            with contextlib.suppress(BaseException):
-                await finishing
-            raise
 
     async def remove(self, key: str) -> None:
         """Forget the cached repository of ``key`` (nothing happens when there is none)."""
