@@ -50,19 +50,26 @@ function sourceChoice(source, usedBy, onPick) {
   );
 }
 
+// The project's name, and the slug its host names use (made from the name when empty).
+function nameFields(name) {
+  return [
+    field({ label: "Name", name: "name", value: name, required: true, maxlength: 255 }),
+    field({
+      label: "Slug",
+      name: "slug",
+      hint: "Part of every server's host name. Made from the name when empty.",
+      pattern: "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    }),
+  ];
+}
+
 function connectForm(teamId, info) {
   return form({
     label: "Connect a git repository",
     submitLabel: "Create project",
     reset: false,
     fields: [
-      field({ label: "Name", name: "name", required: true, maxlength: 255 }),
-      field({
-        label: "Slug",
-        name: "slug",
-        hint: "Part of every server's host name. Made from the name when empty.",
-        pattern: "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
-      }),
+      ...nameFields(),
       field({
         label: "Repository URL",
         name: "url",
@@ -138,13 +145,7 @@ export async function render({ params }) {
         submitLabel: "Create project",
         reset: false,
         fields: [
-          field({ label: "Name", name: "name", value: source.name, required: true, maxlength: 255 }),
-          field({
-            label: "Slug",
-            name: "slug",
-            hint: "Part of every server's host name. Made from the name when empty.",
-            pattern: "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
-          }),
+          ...nameFields(source.name),
           field({
             label: "Default branch",
             name: "default_branch",
