@@ -200,7 +200,6 @@ def test_killed_embedded_postgres_gives_fast_503s_and_serve_restarts_it(
         # postmaster, its backends may still answer for a moment, and a request sent
         # before can still end with a 200: on a loaded machine both last a while.)
         known = next(a for a in answers if "embedded PostgreSQL server is down" in a.body)
-        assert down.at <= known.at
         late = [a for a in answers if a.status == 200 and a.at - a.seconds > known.at]
         assert late == [], [(a.path, round(a.at - known.at, 3)) for a in late]
         assert back.at - fixed_at < BACK_WITHIN_S
