@@ -350,6 +350,106 @@ async def _lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
     return lags
 
 
+# --- runtime logs: pino-pretty text against JSON lines ---------------------------------------
+
+RUNTIME_RECORDS = int(os.environ.get("MASTRA_ADMIN_BENCH_RUNTIME_RECORDS", "200000"))
+_LEVEL_WORDS = (("INFO", 30, "\x1b[32m"), ("WARN", 40, "\x1b[33m"), ("ERROR", 50, "\x1b[31m"))
+
+
+def _runtime_files(folder: Path, records: int) -> tuple[Path, Path]:
+    """The same records as a Mastra server prints them (pino-pretty, colours and two
+    indented fields each) and as pino's JSON lines, each in a build folder of its own."""
+    roots = (folder / "runtime-pretty", folder / "runtime-json")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    pretty, plain = [], []
+    for n in range(records):
+        word, number, colour = _LEVEL_WORDS[n % 3]
+        at = start + timedelta(milliseconds=n)
+        stamp = at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d} +0000"
+        message = f"tool call {n} finished"
+        pretty.append(
+            f"{colour}{word}\x1b[39m [{stamp}] (weather): \x1b[36m{message}\x1b[39m\n"
+            f'    \x1b[35mrunId\x1b[39m: "run-{n}"\n    \x1b[35mdurationMs\x1b[39m: {n % 997}\n'
+        )
+        record = {
+            "level": number,
+            "time": int(at.timestamp() * 1000),
+            "name": "weather",
+            "msg": message,
+            "runId": f"run-{n}",
+            "durationMs": n % 997,
+        }
+        plain.append(json.dumps(record) + "\n")
+    for root, lines in zip(roots, (pretty, plain), strict=True):
+        obs = root / "b" / "observability"
+        (obs / "runtime").mkdir(parents=True)
+        (obs / "meta.json").write_text(json.dumps({"project_id": "p", "deployment_id": "d"}))
+        (obs / "runtime" / "stdout-1-1.log").write_text("".join(lines))
+    return roots
+
+
+async def _runtime_rate(chdb: Path, folder: Path, builds: Path, name: str) -> float:
+    from mastra_admin.core.local_file_storage import LocalFileStorage
+    from mastra_admin.observability.clickhouse import ClickHouseObservability
+
+    backend = ClickHouseObservability(_settings(chdb, name))  # type: ignore[arg-type]
+    await backend.init()
+    worker = backend.ingestion_worker(
+        LocalFileStorage(folder / f"{name}-files"), build_dirs=[str(builds)]
+    )
+    started = time.perf_counter()
+    events = 0
+    while True:
+        result = await worker.process_once()
+        if result.errors:
+            raise SystemExit(f"ingestion failed: {result.errors}")
+        events += result.events_ingested
+        if result.files_processed == 0:
+            break
+    seconds = time.perf_counter() - started
+    await worker.stop()
+    rows = await backend.transport.fetch(f"SELECT count() AS n FROM {name}.mastra_admin_logs")
+    await backend.drop()
+    await backend.close()
+    if int(rows[0]["n"]) != RUNTIME_RECORDS:
+        raise SystemExit(f"{name}: {rows[0]['n']} records stored, {RUNTIME_RECORDS} written")
+    return events / seconds
+
+
+async def _log_lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
+    """A log batch as the collector writes it, until the log is listed by the query API."""
+    from mastra_admin.core.local_file_storage import LocalFileStorage
+    from mastra_admin.core.observability import LogQuery
+    from mastra_admin.core.observability_writer import write_batch
+    from mastra_admin.observability.clickhouse import ClickHouseObservability
+
+    backend = ClickHouseObservability(_settings(chdb, "loglag"))  # type: ignore[arg-type]
+    await backend.init()
+    storage = LocalFileStorage(folder / "loglag-files")
+    worker = backend.ingestion_worker(storage)
+    await worker.start()
+    rng = random.Random(11)
+    lags = []
+    try:
+        for n in range(probes):
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            record = {"logId": f"log-{n}", "timestamp": at, "level": "info", "message": f"m{n}"}
+            started = time.perf_counter()
+            await write_batch(storage, "log", "p", [record])
+            while True:
+                page = await backend.query.list_logs(LogQuery(project_id="p", text=f"m{n}"))
+                if any(log.id == f"log-{n}" for log in page.items):
+                    break
+                await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - started)
+    finally:
+        await worker.stop()
+        await backend.drop()
+        await backend.close()
+    return lags
+
+
 # --- queries over many spans ------------------------------------------------------------------
 
 
@@ -461,6 +561,11 @@ def run() -> list[Figure]:
         chdb = folder / "chdb"
         engine_rate = asyncio.run(_engine_rate(chdb, files, builds))
         lags = asyncio.run(_lag(chdb, folder))
+        pretty_builds, json_builds = _runtime_files(folder, RUNTIME_RECORDS)
+        json_rate = asyncio.run(_runtime_rate(chdb, folder, json_builds, "rtjson"))
+        pretty_rate = asyncio.run(_runtime_rate(chdb, folder, pretty_builds, "rtpretty"))
+        print(f"  runtime logs: pretty {pretty_rate:,.0f}/s, JSON {json_rate:,.0f}/s", flush=True)
+        log_lags = asyncio.run(_log_lag(chdb, folder))
         queries = asyncio.run(_queries(chdb, QUERY_SPANS))
         print(f"  queries: {queries}", flush=True)
     load = os.getloadavg()[0]
@@ -544,6 +649,24 @@ def run() -> list[Figure]:
             f"at {SPANS:,} spans",
             "not growing with size",
             worker["anon_mb"] <= small["anon_mb"] * 1.15,
+        ),
+        Figure(
+            "ingest",
+            f"runtime logs, pino-pretty text, {RUNTIME_RECORDS:,} records",
+            pretty_rate,
+            "records/s",
+            json_rate,
+            "the same records as JSON lines",
+            "≥ 0.5x JSON lines",
+            pretty_rate >= 0.5 * json_rate,
+        ),
+        Figure(
+            "ingest",
+            "log: collector file written → listed by the query API, p95",
+            _p95(log_lags),
+            "s",
+            goal="≤ 1 s",
+            met=_p95(log_lags) <= 1.0,
         ),
         Figure("ingest", f"trace by id p50, {n_spans}", queries["lookup_p50"] * 1000, "ms"),
         Figure(

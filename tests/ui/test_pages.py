@@ -151,9 +151,16 @@ def test_data_shows_where_it_belongs(platform: ServedPlatform, seeded: Seeded, p
     # Logs: the level filter and the text search.
     page.goto(f"{platform.url}/projects/{p}/logs")
     settle(page)
-    # The line arrives twice by design: posted by the server's exporter, and printed
-    # to its stdout, which the runner captures and ingestion reads as runtime logs.
+    # The line arrives twice: posted by the server's exporter, and printed to its
+    # stdout (the runner captures it); the list shows the exporter's copy only.
     expect(page.get_by_text("agent weather generated a reply").first).to_be_visible()
+    # What the server printed as pino-pretty text with colours: one warn record, its
+    # colour codes gone and its indented field an attribute.
+    printed = page.locator("tr", has_text="No `storage` configured on Mastra").first
+    expect(printed).to_be_visible()
+    expect(printed).to_contain_text("warn")
+    assert "\x1b" not in printed.inner_text()
+    expect(printed.locator("details pre")).to_contain_text("https://mastra.ai/docs/storage")
     labelled(page, "Search messages").fill("no such message anywhere")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("No log matches these filters")).to_be_visible()

@@ -210,5 +210,11 @@ def test_installs_offline_builds_serves_and_exports(tmp_path: Path, collector: C
     ]
     assert any(line["msg"] == "agent weather generated a reply" for line in log_lines)
     assert all(isinstance(line["level"], int) for line in log_lines)
-    stdout_lines = [json.loads(line) for line in stdout.decode().splitlines()]
+    printed = stdout.decode().splitlines()
+    stdout_lines = [json.loads(line) for line in printed if line.startswith("{")]
     assert stdout_lines[0]["msg"].startswith("Mastra API running on port")
+    # Like Mastra's PinoLogger without storage: one pino-pretty record, with colours.
+    pretty = [line for line in printed if not line.startswith("{")]
+    assert pretty[0].startswith("\x1b[33mWARN\x1b[39m [")
+    assert "No `storage` configured on Mastra" in pretty[0]
+    assert pretty[1] == '    \x1b[35mdocs\x1b[39m: "https://mastra.ai/docs/storage"'

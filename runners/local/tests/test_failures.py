@@ -4,6 +4,7 @@ message that says what failed, and leaves no process behind."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -173,3 +174,20 @@ async def test_unsafe_build_id_is_refused(local_runner: LocalProcessRunner, tmp_
     with pytest.raises(InvalidInput):
         await local_runner.build(ctx, LogCollector())
     assert not await asyncio.to_thread((tmp_path / "escape").exists)
+
+
+async def test_a_node_the_project_does_not_accept_is_named_at_the_top_of_the_log(
+    local_runner: LocalProcessRunner, tmp_path: Path
+) -> None:
+    project = write_mastra_project(tmp_path / "p", variant="install_fails")
+    manifest = json.loads((project / "package.json").read_text())
+    manifest["engines"] = {"node": ">=99.1"}
+    (project / "package.json").write_text(json.dumps(manifest))
+    log = LogCollector()
+    with pytest.raises(BuildFailed):
+        await local_runner.build(make_build_context(project), log)
+    lines = log.text.splitlines()
+    assert lines[0].startswith("Copying")
+    assert lines[1].startswith("WARNING: the project asks for Node.js >=99.1")
+    assert "this runner builds with Node.js " in lines[1]
+    assert lines[2].startswith("$ npm ci")

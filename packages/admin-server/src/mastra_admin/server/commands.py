@@ -17,6 +17,7 @@ import click
 from mastra_admin.core.compose import STORAGE_KINDS
 from mastra_admin.core.errors import MastraAdminError, NotFound
 from mastra_admin.core.inputs import CreateApiToken
+from mastra_admin.core.node_engines import MASTRA_NODE_RANGE, parse_version, satisfies
 from mastra_admin.server.cli import _settings, run_async
 from mastra_admin.server.runtime import Platform, run, run_platform, run_workers, running_admin
 from mastra_admin.server.settings import ServerSettings
@@ -217,6 +218,16 @@ def doctor(ctx: click.Context) -> None:
 
     node = _tool_version("node")
     results.append(("node", node is not None, node or "node is not on PATH (needed to build)"))
+    warnings: list[tuple[str, str]] = []
+    version = parse_version(node) if node is not None else None
+    if node is not None and (version is None or not satisfies(version, MASTRA_NODE_RANGE)):
+        warnings.append(
+            (
+                "node version",
+                f"Mastra 1.71 needs Node.js {MASTRA_NODE_RANGE}; the local runner builds "
+                f"with {node} (projects asking for more get a warning in their build log)",
+            )
+        )
     npm = _tool_version("npm")
     results.append(("npm", npm is not None, npm or "npm is not on PATH (needed to build)"))
     ports = [("api port", settings.port)]
@@ -252,8 +263,11 @@ def doctor(ctx: click.Context) -> None:
 
     run(services())
     width = max(len(name) for name, _, _ in results)
+    width = max(width, *(len(name) for name, _ in warnings)) if warnings else width
     for name, ok, detail in results:
         click.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail}")
+    for name, detail in warnings:
+        click.echo(f"warn  {name:<{width}}  {detail}")
     failed = [name for name, ok, _ in results if not ok]
     if failed:
         click.echo(f"\n{len(failed)} check(s) failed: {', '.join(failed)}")

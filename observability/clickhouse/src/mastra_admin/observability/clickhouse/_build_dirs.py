@@ -25,6 +25,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from mastra_admin.observability.clickhouse._batch import Batch, Chunk, Slice, whole_lines
+from mastra_admin.observability.clickhouse._runtime import before_last_record
 from mastra_admin.observability.clickhouse._transport import INSERT_PIECE_BYTES
 
 __all__ = ["BuildDir", "TailFile", "TailState", "find_build_dirs"]
@@ -236,6 +237,9 @@ class BuildDir:
             if item.size <= entry.offset:
                 continue
             pieces = self._read_lines(item.path, entry.offset, room)
+            if signal == "runtime" and entry.offset + sum(map(len, pieces)) < item.size:
+                # More follows: the last record's continuation lines may be in it.
+                pieces = before_last_record(pieces)
             size = sum(len(piece) for piece in pieces)
             if not size:
                 continue

@@ -305,6 +305,13 @@ class LatestPage:
         return bool(rows) and int(rows[0]["_window_rows"]) < self.window_rows
 
 
+TWIN_WINDOW_S = 5
+"""How far apart (seconds, at most twice this) a server's printed record and its
+exported copy may be stamped and still be taken for one record."""
+_OUTPUT_SOURCES = "'stdout', 'stderr', 'runtime'"
+"""Sources of records read from a server's captured output (not from an exporter)."""
+
+
 class QueryBuilder:
     """The statements the query provider runs (pure: no I/O, unit-tested as such)."""
 
@@ -445,7 +452,31 @@ class QueryBuilder:
         w.equals("trace_id", q.trace_id)
         w.equals("span_id", q.span_id)
         w.contains("message", q.text)
-        return self._page(LOGS, _LOG_COLUMNS, w, "timestamp DESC, id", q.limit, q.offset)
+        if q.trace_id is None and q.span_id is None:
+            self._without_exported_twins(w, q)
+        # Ids of runtime records end in their line number: the same instant keeps
+        # the order of the stream.
+        return self._page(LOGS, _LOG_COLUMNS, w, "timestamp DESC, id DESC", q.limit, q.offset)
+
+    def _without_exported_twins(self, w: Where, q: LogQuery) -> None:
+        """Leave out a record of a server's output that also came through an
+        exporter (same deployment, level and message, within ``TWIN_WINDOW_S``):
+        the exporter's copy carries the trace ids. Records whose exporter copy was
+        lost (the collector unreachable, say) stay."""
+        scope = Where(prefix="t")
+        scope.equals("project_id", q.project_id)
+        scope.equals("deployment_id", q.deployment_id)
+        pad = timedelta(seconds=2 * TWIN_WINDOW_S)
+        scope.since("timestamp", q.start - pad if q.start is not None else None)
+        scope.until("timestamp", q.end + pad if q.end is not None else None)
+        scope.add(f"source NOT IN ({_OUTPUT_SOURCES})")
+        w.params.update(scope.params)
+        bucket = f"intDiv(toUnixTimestamp(timestamp), {TWIN_WINDOW_S})"
+        w.add(
+            f"(source NOT IN ({_OUTPUT_SOURCES}) OR (deployment_id, level, message, {bucket}) "
+            f"NOT IN (SELECT deployment_id, level, message, arrayJoin([{bucket} - 1, {bucket}, "
+            f"{bucket} + 1]) FROM {self.db}.{LOGS} {scope.sql()}))"
+        )
 
     def metrics(self, q: MetricQuery) -> tuple[Statement, Statement]:
         w = Where()

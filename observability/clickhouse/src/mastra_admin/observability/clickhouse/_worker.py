@@ -27,6 +27,7 @@ from mastra_admin.core.file_storage import FileStorageProvider
 from mastra_admin.core.observability import IngestionStatus, IngestionWorker, ProcessingResult
 from mastra_admin.observability.clickhouse._batch import Batch, Chunk
 from mastra_admin.observability.clickhouse._build_dirs import BuildDir, find_build_dirs
+from mastra_admin.observability.clickhouse._runtime import looks_pretty, records
 from mastra_admin.observability.clickhouse._schema import (
     PARSER_OF_SIGNAL,
     REJECTS,
@@ -119,6 +120,15 @@ class InsertBudget:
             async with self._changed:
                 del self._held[source]
                 self._changed.notify_all()
+
+
+def _runtime_records(chunk: Chunk, token: str) -> Chunk:
+    """A runtime chunk with its pino-pretty records made JSON lines (``_runtime``);
+    the same chunk when it holds none (JSON lines and plain text pass as they are)."""
+    buffers = list(chunk.take())
+    if not any(looks_pretty(buffer) for buffer in buffers):
+        return Chunk(buffers)
+    return Chunk([records(b"".join(buffers), token)])
 
 
 def _event_type(signal: str) -> str:
@@ -414,6 +424,9 @@ class ClickHouseIngestionWorker(IngestionWorker):
             return True
         table = f"{self.database}.{landing_table(PARSER_OF_SIGNAL[batch.signal])}"
         lines, blank = chunk.lines, chunk.blank
+        if batch.signal == "runtime":
+            chunk = await asyncio.to_thread(_runtime_records, chunk, batch.token[:16])
+            lines, blank = chunk.lines, chunk.blank
         try:
             await self.transport.insert_lines(table, chunk.take(), batch.insert_settings())
         except ClickHouseError as exc:

@@ -37,6 +37,7 @@ from mastra_admin.core.build_steps import (
 )
 from mastra_admin.core.errors import BuildFailed, Conflict, InvalidInput, MastraAdminError
 from mastra_admin.core.models import HealthStatus, RunningServer, utcnow
+from mastra_admin.core.node_engines import node_warnings
 from mastra_admin.core.runner import (
     BuildArtifact,
     BuildContext,
@@ -81,6 +82,31 @@ HOST_VAR = env_contract.HOST
 COLLECTOR_VARS = env_contract.COLLECTOR_ENDPOINT_VARS
 _LISTEN_BACKLOG = 511  # node's own
 _PORT_RETRIES = 3
+
+
+_node_versions: dict[str, str | None] = {}
+
+
+async def _node_version(path: str | None) -> str | None:
+    """``node --version`` of the Node.js the build steps find on ``path`` (asked once
+    per binary); None when there is none or it does not answer."""
+    binary = shutil.which("node", path=path)
+    if binary is None:
+        return None
+    if binary not in _node_versions:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                binary,
+                "--version",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env={"PATH": "/usr/bin:/bin"},
+            )
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+        except (OSError, TimeoutError):
+            return None
+        _node_versions[binary] = out.decode(errors="replace").strip() or None
+    return _node_versions[binary]
 
 
 @dataclass
@@ -242,6 +268,10 @@ class LocalProcessRunner(ProjectRunner):
         await asyncio.to_thread(self.sandbox.prepare, spec, recursive=True)
         env = self.sandbox.environment(self.build_env(ctx), spec)
         settings = ctx.project.settings
+        node = await _node_version(env.get("PATH"))
+        if node is not None:
+            for warning in await asyncio.to_thread(node_warnings, root, node):
+                await sink(warning)
         manager = detect_package_manager(root, ctx.source.metadata.get("package_manager"))
         steps: list[tuple[str, list[str], float]] = [
             (

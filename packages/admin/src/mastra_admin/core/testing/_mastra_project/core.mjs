@@ -214,8 +214,9 @@ export class Mastra {
    * options.server: { healthy?: boolean | () => boolean, gracefulShutdown?: boolean,
    * flushIntervalMs?: number }
    */
-  constructor({ agents = {}, server = {}, serviceName } = {}) {
+  constructor({ agents = {}, server = {}, serviceName, storage } = {}) {
     this.agents = agents;
+    this.storage = storage;
     this.server = server;
     this.serviceName = serviceName ?? 'mastra';
   }
@@ -366,5 +367,17 @@ export async function createNodeServer(mastra) {
     server.listen(port, host, resolve);
   });
   logger.info(`Mastra API running on port http://${host}:${port}/api`);
+  if (!mastra.storage) writePretty('WARN', 33, 'No `storage` configured on Mastra — falling back to an in-memory store.', { docs: 'https://mastra.ai/docs/storage' });
   return server;
+}
+
+/** One record the way @mastra/loggers' PinoLogger prints it: pino-pretty, with colours. */
+function writePretty(word, colour, msg, fields = {}) {
+  const at = new Date();
+  const pad = (n, width = 2) => String(n).padStart(width, '0');
+  const stamp = `${at.getUTCFullYear()}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())} `
+    + `${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}.${pad(at.getUTCMilliseconds(), 3)} +0000`;
+  const lines = [`\x1b[${colour}m${word}\x1b[39m [${stamp}] (Mastra): \x1b[36m${msg}\x1b[39m`];
+  for (const [key, value] of Object.entries(fields)) lines.push(`    \x1b[35m${key}\x1b[39m: ${JSON.stringify(value)}`);
+  process.stdout.write(lines.join('\n') + '\n');
 }

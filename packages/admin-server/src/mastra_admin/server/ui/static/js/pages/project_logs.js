@@ -1,5 +1,6 @@
 // Logs with a level filter (that level and above), text search, deployment and time.
 
+import { newAnsiState, renderAnsiLine } from "../lib/ansi.js";
 import { api } from "../lib/api.js";
 import { h, mount, slot } from "../lib/dom.js";
 import { clockTime, dateTime, pretty } from "../lib/format.js";
@@ -15,7 +16,8 @@ function messageCell(projectId, log) {
   return h(
     "div",
     {},
-    h("div", {}, log.message),
+    // Colour codes left in a line of a server's output render as the build log's do.
+    h("div", { class: "ansi-message" }, renderAnsiLine(log.message, newAnsiState())),
     log.trace_id ? h("a", { href: `/projects/${projectId}/traces/${log.trace_id}`, class: "muted" }, "trace") : null,
     attributes
       ? h("details", {}, h("summary", {}, "attributes"), h("pre", { class: "json" }, pretty(attributes)))
