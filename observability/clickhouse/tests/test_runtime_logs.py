@@ -205,3 +205,16 @@ def test_hostile_text_still_makes_valid_json() -> None:
     assert attributes["bad"] == "{unclosed"
     assert attributes["deep"] == "[" * 5000  # too deep to decode: kept as text
     assert attributes["logger"] == 'a"b\\c'
+
+
+def test_trace_and_span_fields_are_the_record_ids() -> None:
+    data = (
+        b"\x1b[33mWARN\x1b[39m [2026-12-07 18:01:14.923 +0000] (mastra-real): \x1b[36mguessing\x1b[39m\n"
+        b'    \x1b[35mtrace_id\x1b[39m: "0af7e1b970bd1b2205d92e9d52520b0a"\n'
+        b'    \x1b[35mspan_id\x1b[39m: "c10766a510ec831a"\n'
+        b"    \x1b[35mletters\x1b[39m: 9\n"
+    )
+    (record,) = parsed(data)
+    assert record["trace_id"] == "0af7e1b970bd1b2205d92e9d52520b0a"
+    assert record["span_id"] == "c10766a510ec831a"
+    assert record["attributes"] == {"letters": 9, "logger": "mastra-real"}

@@ -452,8 +452,7 @@ class QueryBuilder:
         w.equals("trace_id", q.trace_id)
         w.equals("span_id", q.span_id)
         w.contains("message", q.text)
-        if q.trace_id is None and q.span_id is None:
-            self._without_exported_twins(w, q)
+        self._without_exported_twins(w, q)
         # Ids of runtime records end in their line number: the same instant keeps
         # the order of the stream.
         return self._page(LOGS, _LOG_COLUMNS, w, "timestamp DESC, id DESC", q.limit, q.offset)

@@ -152,8 +152,17 @@ def _encode(record: re.Match[str], block: str, token: str) -> bytes:
     message = message or ""
     if "\x1b" in message:
         message = _strip(message)
-    attributes = ",".join(f'"{key}":{value}' for key, value in fields.items())
-    stamp = f',"timestamp":"{iso}"' if iso is not None else ""
+    # Mastra's logger prints the trace and span a record belongs to as fields: they
+    # are the record's own, as in JSON lines.
+    ids = "".join(
+        f',"{key}":{fields[key]}'
+        for key in ("trace_id", "span_id")
+        if key in fields and fields[key].startswith('"')
+    )
+    attributes = ",".join(
+        f'"{key}":{value}' for key, value in fields.items() if key not in ("trace_id", "span_id")
+    )
+    stamp = f',"timestamp":"{iso}"{ids}' if iso is not None else ids
     level = _LEVELS.get(level_word, level_word.lower())
     return (
         f'{{"id":"{token}-{record.start():010d}","level":"{level}",'

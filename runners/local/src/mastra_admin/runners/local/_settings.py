@@ -22,6 +22,7 @@ _BUILD_ENV_ALLOW = [
     "http_proxy",
     "https_proxy",
     "no_proxy",
+    "NODE_EXTRA_CA_CERTS",
     "npm_config_*",
     "NPM_CONFIG_*",
     "COREPACK_*",
