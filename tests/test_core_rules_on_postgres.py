@@ -23,6 +23,7 @@ SUITES = [
     "test_admin_roles.py",
     "test_admin_projects.py",
     "test_admin_deployments.py",
+    "test_admin_domains.py",
     "test_rbac.py",
 ]
 

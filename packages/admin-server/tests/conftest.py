@@ -2,6 +2,8 @@
 
 The runner, router and source are the core's in-memory test doubles: these tests are
 about HTTP; builds with the real local runner and router run in the top-level tests.
+DNS is a real server on 127.0.0.1 (``dns``), so custom domain checks never leave the
+machine; a test module overrides ``admin_router`` or ``admin_settings`` to change them.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -25,9 +28,12 @@ from mastra_admin.core.inputs import CreateDeployment, CreateProject, CreateTeam
 from mastra_admin.core.licence import LicenceValidator, generate_keypair, issue_licence
 from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.models import Deployment, DeploymentType, TeamRole, User
+from mastra_admin.core.router import CertificateState, EdgeRouterProvider
 from mastra_admin.core.settings import MastraAdminSettings
 from mastra_admin.core.storage import AdminStorage
+from mastra_admin.core.testing.dns import LocalDnsServer
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
+from mastra_admin.routers.local import LocalEdgeRouter, LocalRouterSettings
 from mastra_admin.server.app import create_app, create_collector_app
 from mastra_admin.server.runtime import EmbeddedServer
 from mastra_admin.server.settings import ServerSettings
@@ -43,18 +49,72 @@ def team_licence() -> LicenceValidator:
     return LicenceValidator(key, public)
 
 
+class DomainRouter(LocalEdgeRouter):
+    """The real local router with its custom-domain switch on, recording each
+    ``set_domains`` call. The local router serves no custom domains itself (it proxies
+    only ``{subdomain}.{base_domain}`` and holds no certificates for other names);
+    the domain tests want the adapter the platform really runs, so only that switch
+    and the recording are the tests' own. Certificates are reported ``pending``."""
+
+    serves_custom_domains: ClassVar[bool] = True
+
+    def __init__(self, storage: AdminStorage, base_domain: str) -> None:
+        super().__init__(
+            LocalRouterSettings(listen="never", port=0, base_domain=base_domain), storage.routes
+        )
+        self.domain_calls: list[tuple[str, list[str]]] = []
+
+    async def set_domains(self, deployment_id: str, hostnames: Sequence[str]) -> None:
+        self.domain_calls.append((deployment_id, list(hostnames)))
+
+    async def certificate_state(self, hostname: str) -> CertificateState | None:
+        return CertificateState(state="pending")
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[LocalDnsServer]:
+    with LocalDnsServer() as server:
+        yield server
+
+
 @pytest.fixture
-async def admin(fresh_storage: AdminStorage, tmp_path: Path) -> AsyncIterator[MastraAdmin]:
+def dns(dns_server: LocalDnsServer) -> Iterator[LocalDnsServer]:
+    """The test DNS server, empty: every name is NXDOMAIN until a test sets records."""
+    dns_server.clear()
+    yield dns_server
+    dns_server.clear()
+
+
+@pytest.fixture
+def admin_settings(tmp_path: Path, dns: LocalDnsServer) -> MastraAdminSettings:
+    return MastraAdminSettings(
+        data_dir=tmp_path,
+        domains={"resolver": [dns.address], "resolver_timeout_s": 2.0},
+    )
+
+
+@pytest.fixture
+def admin_router(fresh_storage: AdminStorage) -> EdgeRouterProvider:
+    return FakeRouter(storage=fresh_storage)
+
+
+@pytest.fixture
+async def admin(
+    fresh_storage: AdminStorage,
+    tmp_path: Path,
+    admin_settings: MastraAdminSettings,
+    admin_router: EdgeRouterProvider,
+) -> AsyncIterator[MastraAdmin]:
     source = FakeSource(["weather-agent", "support-bot"])
     admin = MastraAdmin(
         storage=fresh_storage,
         runner=FakeRunner(),
-        router=FakeRouter(storage=fresh_storage),
+        router=admin_router,
         source=source,
         file_storage=LocalFileStorage(tmp_path / "files"),
         encryption=AesGcmEncryption.from_key_file(tmp_path / "keys.json"),
         email=ConsoleEmailProvider(),
-        settings=MastraAdminSettings(data_dir=tmp_path),
+        settings=admin_settings,
         collector_secret=b"s" * 32,
         licence=team_licence(),
     )

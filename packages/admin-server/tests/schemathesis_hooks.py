@@ -18,6 +18,8 @@ from typing import Any
 
 import schemathesis
 
+from mastra_admin.core.hostnames import HOSTNAME_REASONS
+
 _CLOCK = "expires_at is compared with the clock"
 _BOUNDS = (
     "JSON Schema bounds no date-time (formatMinimum is an extension no generator reads):"
@@ -30,6 +32,21 @@ _SOURCE = (
     " lists its projects takes none"
 )
 _LISTS = ("traces", "spans", "logs", "metrics", "scores", "feedback")
+_IDNA = (
+    "IDNA 2008 decides which non-ASCII characters a label may hold, and in which"
+    " combinations (scripts, joiners, right-to-left labels); no pattern can"
+)
+_HOSTNAME_RULES = {
+    "invisible_character": "Unicode's invisible and format characters are spread over"
+    " the non-ASCII range the pattern allows; the core names them by their category",
+    "too_long": "lengths count the xn-- form of international labels (and the trailing"
+    " dot, which maxLength allows, is not counted)",
+    "label_too_long": "lengths count the xn-- form of international labels",
+    "idna": _IDNA,
+    "reserved": "a non-ASCII character can lowercase into ASCII (the Kelvin sign to k)",
+    "platform_domain": "the platform's own domains are settings (base_domain, public_url,"
+    " domains.edge_cname, domains.blocked)",
+}
 
 UNSTATED_RULES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/teams/{team_id}/projects"): {
@@ -49,6 +66,9 @@ UNSTATED_RULES: dict[tuple[str, str], dict[str, str]] = {
         "the expiry must be in the future": _CLOCK,
         "only preview deployments expire": "depends on the stored deployment's type",
         "a preview deployment must expire": "depends on the stored deployment's type",
+    },
+    ("POST", "/api/deployments/{deployment_id}/domains"): {
+        HOSTNAME_REASONS[reason]: why for reason, why in _HOSTNAME_RULES.items()
     },
     ("POST", "/api/teams/{team_id}/role-assignments"): {
         "a team-scoped assignment must name this team": "resource_id must equal the path's"

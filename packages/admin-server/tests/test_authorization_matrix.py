@@ -24,6 +24,7 @@ import pytest
 
 from mastra_admin.core.admin import PROJECT_TOKEN_DEFAULT_SCOPES, MastraAdmin
 from mastra_admin.core.inputs import (
+    AddDomain,
     CreateApiToken,
     CreateDeployment,
     CreateInstallation,
@@ -57,6 +58,7 @@ async def seed(admin: MastraAdmin, world: World) -> Resources:
         owner, project.id, CreateDeployment(type=DeploymentType.PRODUCTION)
     )
     build = await admin.deploy(owner, deployment.id)
+    domain = await admin.add_domain(owner, deployment.id, AddDomain(hostname="shop.example.com"))
     token, project_token = await admin.create_project_token(
         owner, project.id, CreateApiToken(name="ci")
     )
@@ -83,6 +85,7 @@ async def seed(admin: MastraAdmin, world: World) -> Resources:
         project_id=project.id,
         deployment_id=deployment.id,
         build_id=build.id,
+        domain_id=domain.id,
         key="API_KEY",
         token_id=token.id,
         invite_id=invite.id,
@@ -188,6 +191,13 @@ SAMPLES: dict[str, Callable[[Resources, World], Sample]] = {
     "get_build_log": lambda r, w: (None, {}, {200}),
     "stream_build_log": lambda r, w: (None, {}, {200}),
     "queue_position": lambda r, w: (None, {}, {200}),
+    "list_project_domains": lambda r, w: (None, {}, {200}),
+    "list_deployment_domains": lambda r, w: (None, {}, {200}),
+    "add_domain": lambda r, w: ({"hostname": "new.example.com"}, {}, {201}),
+    "domain_support": lambda r, w: (None, {}, {200}),
+    "get_domain": lambda r, w: (None, {}, {200}),
+    "verify_domain": lambda r, w: (None, {}, {200}),
+    "remove_domain": lambda r, w: (None, {}, {204}),
     "list_traces": lambda r, w: (None, {}, {200, 503}),
     "get_trace": lambda r, w: (None, {}, {404, 503}),
     "list_spans": lambda r, w: (None, {}, {200, 503}),

@@ -39,6 +39,7 @@ from mastra_admin.core.models import (
 )
 from mastra_admin.core.plugins import PluginManager
 from mastra_admin.core.storage import AdminStorage
+from mastra_admin.core.testing.dns import LocalDnsServer
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner, FakeSource
 from mastra_admin.core.testing.memory import InMemoryAdminStorage
 
@@ -99,6 +100,21 @@ def plugin_dists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pl
     yield make
     for module in modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[LocalDnsServer]:
+    """A real DNS server on 127.0.0.1 for the whole session (see ``dns``)."""
+    with LocalDnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dns(dns_server: LocalDnsServer) -> Iterator[LocalDnsServer]:
+    """The test DNS server, empty: every name is NXDOMAIN until the test sets records."""
+    dns_server.clear()
+    yield dns_server
+    dns_server.clear()
 
 
 # --- MastraAdmin worlds for the business-operation tests ------------------------------

@@ -48,6 +48,7 @@ def test_the_orchestrator_does_not_import_the_facade() -> None:
         "mastra_admin.core.services.projects",
         "mastra_admin.core.services.identity",
         "mastra_admin.core.services.observability",
+        "mastra_admin.core.services.domains",
         "mastra_admin.core.orchestrator",
         "mastra_admin.core.hooks",
         "mastra_admin.core.env_contract",

@@ -16,6 +16,7 @@ import pytest
 
 from mastra_admin.core.errors import NotFound, PermissionDenied, Unavailable
 from mastra_admin.core.inputs import (
+    AddDomain,
     CreateApiToken,
     CreateDeployment,
     CreateInstallation,
@@ -27,8 +28,9 @@ from mastra_admin.core.inputs import (
     UpdateProject,
     UpdateTeam,
 )
-from mastra_admin.core.models import DeploymentType, ProjectSettings, User
+from mastra_admin.core.models import DeploymentType, DomainStatus, ProjectSettings, User, utcnow
 from mastra_admin.core.observability import LogQuery, TraceQuery
+from mastra_admin.core.storage import DomainUpdate
 
 from .conftest import World
 
@@ -65,6 +67,28 @@ async def _get_build(w: World, u: User) -> None:
     await w.admin.get_build(u.id, build_id)
     await w.admin.get_queue_position(u.id, build_id)
     await w.admin.get_build_log(u.id, build_id)
+
+
+async def _domain(w: World) -> str:
+    hostname = AddDomain(hostname="shop.example.com")
+    return (await w.admin.add_domain(w.owner.id, w.deployment.id, hostname)).id
+
+
+async def _verify(w: World, u: User) -> None:
+    # A verified domain: checking it again asks no DNS (the world has none).
+    domain_id = await _domain(w)
+    await w.storage.domains.update(
+        domain_id, DomainUpdate(status=DomainStatus.VERIFIED, verified_at=utcnow())
+    )
+    await w.admin.verify_domain(u.id, domain_id)
+
+
+async def _get_domain(w: World, u: User) -> None:
+    await w.admin.get_domain(u.id, await _domain(w))
+
+
+async def _remove_domain(w: World, u: User) -> None:
+    await w.admin.remove_domain(u.id, await _domain(w))
 
 
 MATRIX: list[tuple[str, Operation, tuple[str, ...]]] = [
@@ -197,6 +221,21 @@ MATRIX: list[tuple[str, Operation, tuple[str, ...]]] = [
     ("list_routes", lambda w, u: w.admin.list_routes(u.id, w.project.id), EVERYONE),
     ("get_route", lambda w, u: w.admin.get_route(u.id, w.deployment.id), EVERYONE),
     (
+        "add_domain",
+        lambda w, u: w.admin.add_domain(u.id, w.deployment.id, AddDomain(hostname="a.example.com")),
+        (OWN, ADM),
+    ),
+    ("list_domains", lambda w, u: w.admin.list_domains(u.id, w.deployment.id), EVERYONE),
+    (
+        "list_project_domains",
+        lambda w, u: w.admin.list_project_domains(u.id, w.project.id),
+        EVERYONE,
+    ),
+    ("domain_support", lambda w, u: w.admin.domain_support(u.id, w.deployment.id), EVERYONE),
+    ("get_domain", _get_domain, EVERYONE),
+    ("verify_domain", _verify, (OWN, ADM, MEM)),
+    ("remove_domain", _remove_domain, (OWN, ADM)),
+    (
         "list_traces",
         lambda w, u: w.admin.list_traces(u.id, TraceQuery(project_id=w.project.id)),
         EVERYONE,
@@ -250,6 +289,7 @@ def test_the_matrix_covers_every_permission_checked_operation() -> None:
         "authenticate_token",
         "authenticate_project_token",
         "cleanup_expired_previews",
+        "recheck_pending_domains",
         "licence_info",
         "get_me",
         "create_user_token",

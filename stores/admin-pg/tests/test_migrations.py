@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "admin_roles",
     "admin_role_assignments",
     "admin_webhook_deliveries",
+    "admin_domains",
     "admin_schema_migrations",
 }
 
@@ -62,6 +63,8 @@ async def test_init_creates_every_table_index_and_trigger(pg_database_url: str) 
         "admin_webhook_deliveries_received_idx",
         "admin_projects_repository_key_idx",
         "admin_projects_source_id_idx",
+        "admin_domains_hostname_key",
+        "admin_domains_status_idx",
     } <= indexes
     triggers = {
         r[0]
@@ -74,14 +77,15 @@ async def test_init_creates_every_table_index_and_trigger(pg_database_url: str) 
     }
     updated_at = {t for t in triggers if t.endswith("_updated_at")}
     notify = {t for t in triggers if t.endswith("_notify_change")}
-    assert len(updated_at) == 8
-    # Change notifications on every table but the build machinery's busy ones and
-    # the webhook deliveries (nothing caches them).
+    assert len(updated_at) == 9
+    # Change notifications on every table but the build machinery's busy ones, the
+    # webhook deliveries and the custom domains (nothing caches them).
     assert {t.removesuffix("_notify_change") for t in notify} == EXPECTED_TABLES - {
         "admin_builds",
         "admin_running_servers",
         "admin_routes",
         "admin_webhook_deliveries",
+        "admin_domains",
         "admin_schema_migrations",
     }
     assert triggers == updated_at | notify

@@ -1,6 +1,6 @@
 """Running the platform in one process: the API, the collector's own listener, build
-workers, the ingestion worker and the router, started in order and shut down cleanly
-on SIGINT/SIGTERM."""
+workers, the ingestion worker, the router and the periodic check of pending custom
+domains, started in order and shut down cleanly on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -172,6 +172,8 @@ async def run_platform(
         orchestrator = admin.orchestrator
         if orchestrator is not None:
             await orchestrator.start()
+        # Pending custom domains are checked again here; ``admin.close`` stops it.
+        admin.domains.pending_checks.start()
         app = create_app(admin, settings=server_settings, ingestion=ingestion)
         server = _embedded_server(
             app, settings.host, settings.port, server_settings.forwarded_allow_ips
@@ -238,6 +240,7 @@ async def run_workers(settings: MastraAdminSettings, *, once: bool = False) -> i
                 processed += 1
             return processed
         await orchestrator.start()
+        admin.domains.pending_checks.start()
         try:
             await stop.wait()
         finally:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     )
     from mastra_admin.core.inputs import (
         AcceptInvite,
+        AddDomain,
         AssignRole,
         BranchName,
         CreateApiToken,
@@ -99,6 +100,8 @@ if TYPE_CHECKING:
         Deployment,
         DeploymentStatus,
         DeploymentType,
+        Domain,
+        DomainStatus,
         EnvVarOverride,
         HealthStatus,
         JsonList,
@@ -170,11 +173,13 @@ if TYPE_CHECKING:
         hash_token,
     )
     from mastra_admin.core.views import (
+        DomainView,
         EnvVarView,
     )
 
 _WHERE: dict[str, str] = {
     "AcceptInvite": "inputs",
+    "AddDomain": "inputs",
     "AdminStorage": "storage",
     "AesGcmEncryption": "encryption",
     "AssignRole": "inputs",
@@ -203,6 +208,9 @@ _WHERE: dict[str, str] = {
     "Deployment": "models",
     "DeploymentStatus": "models",
     "DeploymentType": "models",
+    "Domain": "models",
+    "DomainStatus": "models",
+    "DomainView": "views",
     "EdgeRouterProvider": "router",
     "EmailMessage": "email",
     "EmailProvider": "email",
@@ -287,6 +295,7 @@ _WHERE: dict[str, str] = {
 __all__ = [
     "PERMISSIONS",
     "AcceptInvite",
+    "AddDomain",
     "AdminStorage",
     "AesGcmEncryption",
     "AssignRole",
@@ -315,6 +324,9 @@ __all__ = [
     "Deployment",
     "DeploymentStatus",
     "DeploymentType",
+    "Domain",
+    "DomainStatus",
+    "DomainView",
     "EdgeRouterProvider",
     "EmailMessage",
     "EmailProvider",

@@ -4,8 +4,9 @@ The HTTP server, the CLI and embedding code all call its methods; none of them
 holds business logic of its own. Every public operation takes who acts first (a
 ``Principal``, or a user id for that user with all of their permissions), checks what
 it may do, and returns models. The logic lives in the
-services (``mastra_admin.core.services``): identity, teams, projects, deployments
-and observability, sharing one ``ServiceContext``; each method here is one of theirs.
+services (``mastra_admin.core.services``): identity, teams, projects, deployments,
+custom domains and observability, sharing one ``ServiceContext``; each method here is
+one of theirs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mastra_admin.core.licence import LicenceInfo, LicenceValidator
 from mastra_admin.core.rbac import Authorizer
 from mastra_admin.core.services.context import LICENSED_KINDS, ServiceContext
 from mastra_admin.core.services.deployments import DeploymentService
+from mastra_admin.core.services.domains import DomainService
 from mastra_admin.core.services.identity import (
     TOKEN_OWNERS_CACHED,
     TOKEN_TOUCH_INTERVAL,
@@ -112,8 +114,8 @@ class MastraAdmin:
     ``mastra_admin.core.compose.build_admin`` do it from settings), then
     ``await admin.init()``; ``await admin.close()`` when done.
 
-    ``identity``, ``teams``, ``projects``, ``deployments`` and ``observability_queries``
-    are the services behind it; ``context`` what they share.
+    ``identity``, ``teams``, ``projects``, ``deployments``, ``domains`` and
+    ``observability_queries`` are the services behind it; ``context`` what they share.
     """
 
     settings: _FromContext[MastraAdminSettings] = _FromContext()
@@ -174,6 +176,7 @@ class MastraAdmin:
         self.teams = TeamService(self.context, self.deployments)
         self.projects = ProjectService(self.context, self.deployments)
         self.webhooks = WebhookService(self.context, self.deployments)
+        self.domains = DomainService(self.context)
         self.observability_queries = ObservabilityService(self.context)
         self._initialised = False
         self._closed = False
@@ -224,6 +227,7 @@ class MastraAdmin:
         orchestrator = self.orchestrator
         if orchestrator is not None:
             await self._guarded("orchestrator", orchestrator.stop())
+        await self._guarded("domain checks", self.domains.pending_checks.stop())
         if self.router is not None:
             await self._guarded("router", self.router.close())
         if self.runner is not None:
@@ -349,6 +353,16 @@ class MastraAdmin:
     cleanup_expired_previews = _ServiceMethod(
         "deployments", DeploymentService.cleanup_expired_previews
     )
+
+    # --- custom domains: DomainService ---
+    add_domain = _ServiceMethod("domains", DomainService.add_domain)
+    list_domains = _ServiceMethod("domains", DomainService.list_domains)
+    list_project_domains = _ServiceMethod("domains", DomainService.list_project_domains)
+    get_domain = _ServiceMethod("domains", DomainService.get_domain)
+    domain_support = _ServiceMethod("domains", DomainService.domain_support)
+    verify_domain = _ServiceMethod("domains", DomainService.verify_domain)
+    remove_domain = _ServiceMethod("domains", DomainService.remove_domain)
+    recheck_pending_domains = _ServiceMethod("domains", DomainService.recheck_pending_domains)
 
     # --- observability: ObservabilityService ---
     list_traces = _ServiceMethod("observability_queries", ObservabilityService.list_traces)

@@ -41,6 +41,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
+from mastra_admin.core.hostnames import HOSTNAME_MAX_LENGTH, HOSTNAME_PATTERN
 from mastra_admin.core.models import (
     BuildTrigger,
     DeploymentType,
@@ -53,6 +54,7 @@ from mastra_admin.core.rbac import PERMISSIONS
 
 __all__ = [
     "AcceptInvite",
+    "AddDomain",
     "AssignRole",
     "BranchName",
     "CreateApiToken",
@@ -622,3 +624,21 @@ class CreateInstallation(Input):
     account_type: str | None = Field(default=None, max_length=50, pattern=NO_NUL_PATTERN)
     permissions: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(default_factory=dict)
+
+
+class AddDomain(Input):
+    """A custom domain for a deployment. The host name is checked and normalised by the
+    core (``mastra_admin.core.hostnames``): any case, an optional trailing dot and
+    international names are accepted and kept lowercase, in A-label (``xn--``) form."""
+
+    hostname: Annotated[str, _AS_SENT] = Field(
+        description="A host name such as shop.example.com, not under a reserved domain or"
+        " the platform's own; at most 63 characters per label and"
+        f" {HOSTNAME_MAX_LENGTH} in all, international labels counted in their xn-- form"
+        " (IDNA 2008).",
+        json_schema_extra={
+            "pattern": HOSTNAME_PATTERN,
+            "minLength": 3,
+            "maxLength": HOSTNAME_MAX_LENGTH + 1,
+        },
+    )

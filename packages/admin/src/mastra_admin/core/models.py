@@ -24,6 +24,8 @@ __all__ = [
     "Deployment",
     "DeploymentStatus",
     "DeploymentType",
+    "Domain",
+    "DomainStatus",
     "EnvVarOverride",
     "HealthStatus",
     "JsonList",
@@ -487,6 +489,36 @@ class Route(Entity):
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
     last_health_check: UtcDatetime | None = None
+
+
+class DomainStatus(StrEnum):
+    PENDING = "pending"
+    """Added; its TXT record has not been seen yet. It serves no traffic."""
+    VERIFIED = "verified"
+    """Its TXT record proved the team owns it; the router serves it."""
+    FAILED = "failed"
+    """The last check found a TXT record with another value; it serves no traffic."""
+
+
+class Domain(Entity):
+    """A custom host name of one deployment (``shop.example.com``), unique in the
+    whole installation. It serves traffic only once ``status`` is ``verified``: the
+    team proved ownership with a TXT record at ``_mastra-admin.{hostname}`` holding
+    ``verification_token``."""
+
+    id: str = Field(default_factory=new_id)
+    team_id: str
+    project_id: str
+    deployment_id: str
+    hostname: str
+    verification_token: str
+    status: DomainStatus = DomainStatus.PENDING
+    verified_at: UtcDatetime | None = None
+    last_checked_at: UtcDatetime | None = None
+    last_error: str | None = None
+    created_by: str | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 # --- RBAC ------------------------------------------------------------------------

@@ -474,6 +474,10 @@ class BuildOrchestrator:
         job.committed = True  # traffic goes to the new server: no undoing from here
         for old in await storage.servers.list_active(deployment.id):
             if old.id != server.id:
+                if router is not None:
+                    # Streams still open on the old server end on the router's terms
+                    # (its stream close delay), not by the server being stopped.
+                    await self._guarded(router.drain(old.host, old.port))
                 await self._stop_server(old)
                 await sink(f"==> stopped the previous server ({old.host}:{old.port})")
         return await self._set_deployment(

@@ -93,6 +93,9 @@ PERMISSIONS: dict[str, str] = {
     "observability:read": "Read traces, spans, logs, metrics, scores and feedback",
     "route:read": "See routes",
     "server:read": "See running servers",
+    "domain:read": "See custom domains and the DNS records they need",
+    "domain:verify": "Check a custom domain's DNS now (a verified domain is served)",
+    "domain:manage": "Add and remove custom domains",
 }
 """Every permission the core checks, with what it allows."""
 
@@ -107,6 +110,7 @@ _READ_ONLY = (
     "observability:read",
     "route:read",
     "server:read",
+    "domain:read",
 )
 
 _SYSTEM_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -124,6 +128,7 @@ _SYSTEM_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
             "observability:*",
             "route:*",
             "server:*",
+            "domain:*",
         ),
     ),
     "team_admin": (
@@ -142,6 +147,7 @@ _SYSTEM_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
             "observability:*",
             "route:*",
             "server:*",
+            "domain:*",
         ),
     ),
     "team_member": (
@@ -157,6 +163,7 @@ _SYSTEM_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
             "deployment:deploy",
             "build:create",
             "build:cancel",
+            "domain:verify",
         ),
     ),
     "team_viewer": ("Read-only team access; env var values stay hidden", _READ_ONLY),

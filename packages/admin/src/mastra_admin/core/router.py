@@ -9,14 +9,16 @@ Every adapter runs ``mastra_admin.core.testing.RouterConformance``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from mastra_admin.core.errors import InvalidInput
 from mastra_admin.core.models import Route, RouteStatus, utcnow
 
-__all__ = ["EdgeRouterProvider", "RouteConfig", "RouteHealth"]
+__all__ = ["CertificateState", "EdgeRouterProvider", "RouteConfig", "RouteHealth"]
 
 
 class RouteConfig(BaseModel):
@@ -34,6 +36,15 @@ class RouteHealth(BaseModel):
     status_code: int | None = None
     error: str | None = None
     checked_at: datetime = Field(default_factory=utcnow)
+
+
+class CertificateState(BaseModel):
+    """What the router knows of the certificate of one host name."""
+
+    state: Literal["none", "pending", "issued", "failed"]
+    issuer: str | None = None
+    not_after: datetime | None = None
+    error: str | None = None
 
 
 class EdgeRouterProvider(ABC):
@@ -79,6 +90,29 @@ class EdgeRouterProvider(ABC):
         """Probe the target and record the result on the route (status and
         ``last_health_check``)."""
 
+    async def drain(self, target_host: str, target_port: int) -> None:
+        """Called after a route was re-pointed away from this target and before its
+        server is stopped: return once the router holds no request to it, at most
+        after the router's stream close delay (long-lived streams end on the
+        router's terms, never abruptly). The default returns at once."""
+
     @abstractmethod
     async def close(self) -> None:
         """Stop serving; routes stay persisted."""
+
+    # --- custom domains (optional) ---------------------------------------------------
+
+    serves_custom_domains: ClassVar[bool] = False
+    """Whether ``set_domains`` is implemented; the API refuses custom domains otherwise."""
+
+    async def set_domains(self, deployment_id: str, hostnames: Sequence[str]) -> None:
+        """Serve the deployment also at these verified host names, replacing the set
+        it had (an empty sequence removes them). The core calls it when a domain is
+        verified or removed; the router restores every verified domain of the
+        storage on ``start`` (the storage is the source of truth)."""
+        raise InvalidInput(f"the {self.type} router does not serve custom domains")
+
+    async def certificate_state(self, hostname: str) -> CertificateState | None:
+        """The certificate of a host the router serves; ``None`` when the router has
+        no TLS of its own or cannot tell."""
+        return None

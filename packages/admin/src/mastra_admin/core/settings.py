@@ -12,6 +12,7 @@ every other key belongs to that provider's own settings model.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -43,6 +45,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
     "BuildSettings",
+    "DomainSettings",
     "MastraAdminSettings",
     "ProviderSection",
     "describe_validation_error",
@@ -89,6 +92,106 @@ class BuildSettings(BaseModel):
     keep_successful: int = Field(default=3, ge=1, description="Build outputs kept per deployment.")
     stop_grace_s: float = Field(default=10.0, ge=0, description="SIGTERM to SIGKILL.")
     health_interval_s: float = Field(default=15.0, gt=0, description="Server health refresh.")
+
+
+def _nameserver(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``; the port defaults to 53) as (address, port)."""
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{value!r} is not host:port")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{value!r}: a nameserver is an IP address with an optional port "
+            "(127.0.0.1:5353, [::1]:53), not a host name"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: the port must be 1-65535")
+    return str(address), int(port)
+
+
+class DomainSettings(BaseModel):
+    """Custom domains: how their ownership is checked in DNS and what records they need.
+
+    The records a domain needs point at the edge that serves it (``edge_cname``, or
+    ``edge_addresses`` for a zone apex, where DNS allows no CNAME); without either the
+    API shows only the TXT record that proves ownership.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolver: list[str] = Field(
+        default_factory=list,
+        description="Nameservers that verification asks, as host:port (IP addresses; "
+        "port 53 when left out, [v6]:port for IPv6). Empty: the system's resolver "
+        "(/etc/resolv.conf).",
+    )
+    resolver_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long one verification waits for DNS before it answers 503 "
+        "(the domain's status is left as it was).",
+    )
+    edge_cname: str | None = Field(
+        default=None,
+        description="Host name a custom domain's CNAME record points at (the edge "
+        "router's public name); none: no CNAME is suggested.",
+    )
+    edge_addresses: list[str] = Field(
+        default_factory=list,
+        description="IPv4/IPv6 addresses of the edge, suggested as A/AAAA records (for a "
+        "zone apex such as example.com, which cannot have a CNAME).",
+    )
+    max_per_deployment: int = Field(
+        default=20, ge=1, le=100, description="Most custom domains one deployment may have."
+    )
+    verify_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often the server and worker processes check the DNS of pending "
+        "domains again (seconds); 0: only when someone presses Verify.",
+    )
+    blocked: list[str] = Field(
+        default_factory=list,
+        description="Domains that no team may claim, nor any host name under them (besides "
+        "base_domain, the admin's own host and edge_cname, which are always refused).",
+    )
+
+    @field_validator("resolver")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _nameserver(item)
+        return value
+
+    @field_validator("edge_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(item.strip())) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"edge_addresses holds IP addresses only: {exc}") from None
+
+    @field_validator("edge_cname")
+    @classmethod
+    def _edge_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip().rstrip(".").lower()
+        return name or None
+
+    def nameservers(self) -> list[tuple[str, int]]:
+        """``resolver`` as (address, port) pairs."""
+        return [_nameserver(item) for item in self.resolver]
 
 
 class MastraAdminSettings(BaseSettings):
@@ -145,6 +248,7 @@ class MastraAdminSettings(BaseSettings):
     )
     plugins_deny: list[str] = Field(default_factory=list, description="Plugins never to load.")
     builds: BuildSettings = Field(default_factory=BuildSettings)
+    domains: DomainSettings = Field(default_factory=DomainSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     encryption: ProviderSection = _section("aes-gcm")

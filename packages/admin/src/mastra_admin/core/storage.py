@@ -23,6 +23,8 @@ from mastra_admin.core.models import (
     BuildStatus,
     Deployment,
     DeploymentStatus,
+    Domain,
+    DomainStatus,
     EnvVarOverride,
     HealthStatus,
     Project,
@@ -51,6 +53,8 @@ __all__ = [
     "BuildUpdate",
     "DeploymentStore",
     "DeploymentUpdate",
+    "DomainStore",
+    "DomainUpdate",
     "Patch",
     "ProjectStore",
     "ProjectUpdate",
@@ -160,6 +164,13 @@ class RouteUpdate(Patch):
     provider_route_id: str | None = None
     metadata: dict[str, Any] | None = None
     last_health_check: datetime | None = None
+
+
+class DomainUpdate(Patch):
+    status: DomainStatus | None = None
+    verified_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_error: str | None = None
 
 
 class RoleUpdate(Patch):
@@ -615,6 +626,46 @@ class WebhookDeliveryStore(ABC):
         """Drop deliveries received before ``before``; how many were dropped."""
 
 
+class DomainStore(ABC):
+    """Custom domains; a host name belongs to one deployment in the installation
+    (compared without regard to case), and goes when its deployment is deleted."""
+
+    @abstractmethod
+    async def create(self, domain: Domain) -> Domain:
+        """``Conflict`` (field ``hostname``) when the host name is taken."""
+
+    @abstractmethod
+    async def get(self, domain_id: str) -> Domain | None: ...
+
+    @abstractmethod
+    async def get_by_hostname(self, hostname: str) -> Domain | None: ...
+
+    @abstractmethod
+    async def update(self, domain_id: str, patch: DomainUpdate) -> Domain:
+        """``NotFound`` when there is no such domain."""
+
+    @abstractmethod
+    async def delete(self, domain_id: str) -> bool: ...
+
+    @abstractmethod
+    async def list_for_deployment(self, deployment_id: str) -> list[Domain]:
+        """The deployment's domains, ordered by host name."""
+
+    @abstractmethod
+    async def list_for_project(self, project_id: str) -> list[Domain]:
+        """The project's domains, ordered by host name."""
+
+    @abstractmethod
+    async def list_verified(self) -> list[Domain]:
+        """Every verified domain of the installation (what the router serves), ordered
+        by host name."""
+
+    @abstractmethod
+    async def list_by_status(self, statuses: Collection[DomainStatus]) -> list[Domain]:
+        """The installation's domains in these statuses (the pending ones, for their
+        periodic check), ordered by host name."""
+
+
 class AdminStorage(ABC):
     """The whole admin storage. Adapters set the domain stores in ``__init__`` and
     implement ``_init``/``_close``; ``init`` also creates the system roles."""
@@ -634,6 +685,7 @@ class AdminStorage(ABC):
     routes: RouteStore
     rbac: RbacStore
     webhooks: WebhookDeliveryStore
+    domains: DomainStore
 
     async def init(self) -> None:
         """Create or migrate the schema and seed system roles. Idempotent, and safe

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from mastra_admin.core.models import Deployment, DeploymentType, ProjectEnvVar
+from mastra_admin.core.models import Deployment, DeploymentType, Domain, ProjectEnvVar
+from mastra_admin.core.router import CertificateState
 
-__all__ = ["DeploymentView", "EnvVarView", "OverrideKey"]
+__all__ = [
+    "DeploymentView",
+    "DnsRecord",
+    "DomainSupport",
+    "DomainView",
+    "EnvVarView",
+    "OverrideKey",
+]
 
 
 class EnvVarView(BaseModel):
@@ -64,3 +72,46 @@ class DeploymentView(Deployment):
             OverrideKey(key=o.key, is_secret=o.is_secret) for o in deployment.env_var_overrides
         ]
         return cls.model_construct(deployment.model_fields_set, **data)
+
+
+class DnsRecord(BaseModel):
+    """A DNS record a custom domain needs, as its owner types it into their DNS."""
+
+    type: Literal["CNAME", "A", "AAAA", "TXT"]
+    name: str = Field(description="The record's full name.")
+    value: str
+    purpose: Literal["routing", "verification"] = Field(
+        description="routing: sends the domain's traffic to the platform's edge;"
+        " verification: proves the team owns the domain."
+    )
+
+
+class DomainView(Domain):
+    """A custom domain with the DNS records it needs and, once the router serves it,
+    its certificate."""
+
+    dns_records: list[DnsRecord] = Field(
+        description="What to create in the domain's DNS: the routing record(s), when the"
+        " installation names its edge, and the TXT record that proves ownership."
+    )
+    certificate: CertificateState | None = Field(
+        default=None,
+        description="The router's certificate of the host name; null when the domain is"
+        " not verified, or the router keeps no certificates of its own or cannot tell.",
+    )
+
+
+class DomainSupport(BaseModel):
+    """Whether and how custom domains can be added to one deployment, for the caller."""
+
+    serves_custom_domains: bool = Field(
+        description="Whether the installation's router serves custom domains at all."
+    )
+    may_manage: bool = Field(description="Whether the caller may add and remove domains here.")
+    may_verify: bool = Field(description="Whether the caller may start a DNS check.")
+    max_per_deployment: int
+    verification_label: str = Field(
+        description="The label under a domain where its TXT record goes."
+    )
+    edge_cname: str | None = None
+    edge_addresses: list[str] = Field(default_factory=list)

@@ -11,6 +11,7 @@ def all_endpoints() -> list[Endpoint]:
     from mastra_admin.server.routes import (
         collector,
         deployments,
+        domains,
         me,
         observability,
         projects,
@@ -23,6 +24,7 @@ def all_endpoints() -> list[Endpoint]:
         *teams.endpoints,
         *projects.endpoints,
         *deployments.endpoints,
+        *domains.endpoints,
         *observability.endpoints,
         *collector.endpoints,
         *webhooks.endpoints,

@@ -35,6 +35,7 @@ from mastra_admin.core.models import (
     Deployment,
     DeploymentStatus,
     DeploymentType,
+    DomainStatus,
     EnvVarOverride,
     HealthStatus,
     Page,
@@ -644,15 +645,29 @@ class DeploymentService(Service):
 
     async def teardown(self, deployment: Deployment) -> None:
         """Everything that runs for a deployment, gone: builds cancelled, servers
-        stopped, route removed (before the deployment itself is deleted)."""
+        stopped, custom domains no longer served, route removed (before the deployment
+        itself is deleted, which deletes its domains with it)."""
         await self._cancel_builds(deployment.id, reason="deployment deleted")
         await self._stop_servers(deployment.id)
+        await self._release_domains(deployment)
         route = await self._route_of(deployment.id)
         if route is not None:
             if self.context.router is not None:
                 await self.context.router.remove_route(route.id)
             else:
                 await self.storage.routes.delete(route.id)
+
+    async def _release_domains(self, deployment: Deployment) -> None:
+        """The router stops serving the deployment's verified custom domains. A stopped
+        deployment keeps them: its route stays too and answers 503 at every host name."""
+        router = self.context.router
+        if router is None or not router.serves_custom_domains:
+            return
+        domains = await self.storage.domains.list_for_deployment(deployment.id)
+        served = [d.hostname for d in domains if d.status is DomainStatus.VERIFIED]
+        if served:
+            await router.set_domains(deployment.id, [])
+            _log.info("domains.released", deployment_id=deployment.id, hostnames=served)
 
     async def cleanup_expired_previews(self) -> list[str]:
         """Delete every preview deployment past its expiry (a system task, run by

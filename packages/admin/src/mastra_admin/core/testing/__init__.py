@@ -27,6 +27,7 @@ __all__ = [
     "FakeSource",
     "FileStorageConformance",
     "InMemoryAdminStorage",
+    "LocalDnsServer",
     "ObservabilityQueryConformance",
     "RouterConformance",
     "RunnerConformance",
@@ -45,6 +46,7 @@ _WHERE = {
     "FakeRunner": "fakes",
     "FakeRouter": "fakes",
     "FakeSource": "fakes",
+    "LocalDnsServer": "dns",
 }
 
 

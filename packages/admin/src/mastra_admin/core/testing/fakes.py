@@ -184,9 +184,12 @@ class FakeRunner(ProjectRunner):
 
 
 class FakeRouter(EdgeRouterProvider):
-    """Routes in a dict keyed by deployment; persisted through ``storage`` when given."""
+    """Routes in a dict keyed by deployment; persisted through ``storage`` when given.
+    Custom domains too: ``domains`` holds each deployment's verified host names, as
+    ``set_domains`` last gave them (restored from ``storage`` by ``start``)."""
 
     type: ClassVar[str] = "fake"
+    serves_custom_domains: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -203,6 +206,7 @@ class FakeRouter(EdgeRouterProvider):
         self.journal: Journal = journal if journal is not None else []
         self.fail_register = fail_register
         self.routes: dict[str, Route] = {}
+        self.domains: dict[str, list[str]] = {}
         self.started = False
 
     def public_url(self, subdomain: str) -> str:
@@ -212,7 +216,16 @@ class FakeRouter(EdgeRouterProvider):
         if self.storage is not None:
             for route in await self.storage.routes.list_all():
                 self.routes[route.deployment_id] = route
+            for domain in await self.storage.domains.list_verified():
+                self.domains.setdefault(domain.deployment_id, []).append(domain.hostname)
         self.started = True
+
+    async def set_domains(self, deployment_id: str, hostnames: Sequence[str]) -> None:
+        self.journal.append(("domains", deployment_id, *hostnames))
+        if hostnames:
+            self.domains[deployment_id] = list(hostnames)
+        else:
+            self.domains.pop(deployment_id, None)
 
     async def _save(self, route: Route, *, new: bool) -> Route:
         if self.storage is not None:

@@ -22,6 +22,8 @@ from mastra_admin.core.models import (
     Deployment,
     DeploymentStatus,
     DeploymentType,
+    Domain,
+    DomainStatus,
     HealthStatus,
     Project,
     ProjectApiToken,
@@ -47,6 +49,8 @@ from mastra_admin.core.storage import (
     BuildUpdate,
     DeploymentStore,
     DeploymentUpdate,
+    DomainStore,
+    DomainUpdate,
     Patch,
     ProjectStore,
     ProjectUpdate,
@@ -126,6 +130,7 @@ class _State:
         self.roles: dict[str, Role] = {}
         self.assignments: dict[str, RoleAssignment] = {}
         self.webhook_deliveries: dict[tuple[str, str], datetime] = {}
+        self.domains: dict[str, Domain] = {}
 
     # --- cascades (called with the lock held) ----------------------------------
 
@@ -174,6 +179,7 @@ class _State:
         self.drop_where(self.builds, lambda b: b.deployment_id == deployment_id)
         self.drop_where(self.servers, lambda s: s.deployment_id == deployment_id)
         self.drop_where(self.routes, lambda r: r.deployment_id == deployment_id)
+        self.drop_where(self.domains, lambda d: d.deployment_id == deployment_id)
 
     def delete_role(self, role_id: str) -> None:
         del self.roles[role_id]
@@ -1171,6 +1177,71 @@ class _Webhooks(_Store, WebhookDeliveryStore):
             return len(doomed)
 
 
+# --- custom domains --------------------------------------------------------------
+
+
+def _by_hostname(domains: Iterable[Domain]) -> list[Domain]:
+    return _copies(sorted(domains, key=lambda d: (d.hostname, d.id)))
+
+
+class _Domains(_Store, DomainStore):
+    async def create(self, domain: Domain) -> Domain:
+        async with self._s.lock:
+            if domain.deployment_id not in self._s.deployments:
+                raise _not_found("deployment", "deployment_id", domain.deployment_id)
+            if domain.id in self._s.domains:
+                raise _conflict("a domain", "id")
+            wanted = domain.hostname.lower()
+            if any(d.hostname.lower() == wanted for d in self._s.domains.values()):
+                raise _conflict("a domain", "hostname")
+            self._s.domains[domain.id] = _copy(domain)
+            return _copy(domain)
+
+    async def get(self, domain_id: str) -> Domain | None:
+        async with self._s.lock:
+            domain = self._s.domains.get(domain_id)
+            return _copy(domain) if domain else None
+
+    async def get_by_hostname(self, hostname: str) -> Domain | None:
+        wanted = hostname.lower()
+        async with self._s.lock:
+            for domain in self._s.domains.values():
+                if domain.hostname.lower() == wanted:
+                    return _copy(domain)
+            return None
+
+    async def update(self, domain_id: str, patch: DomainUpdate) -> Domain:
+        async with self._s.lock:
+            domain = self._s.domains.get(domain_id)
+            if domain is None:
+                raise _not_found("domain", "domain_id", domain_id)
+            updated = _apply(domain, patch)
+            self._s.domains[domain_id] = updated
+            return _copy(updated)
+
+    async def delete(self, domain_id: str) -> bool:
+        async with self._s.lock:
+            return self._s.domains.pop(domain_id, None) is not None
+
+    async def list_for_deployment(self, deployment_id: str) -> list[Domain]:
+        async with self._s.lock:
+            return _by_hostname(
+                d for d in self._s.domains.values() if d.deployment_id == deployment_id
+            )
+
+    async def list_for_project(self, project_id: str) -> list[Domain]:
+        async with self._s.lock:
+            return _by_hostname(d for d in self._s.domains.values() if d.project_id == project_id)
+
+    async def list_verified(self) -> list[Domain]:
+        return await self.list_by_status([DomainStatus.VERIFIED])
+
+    async def list_by_status(self, statuses: Collection[DomainStatus]) -> list[Domain]:
+        wanted = set(statuses)
+        async with self._s.lock:
+            return _by_hostname(d for d in self._s.domains.values() if d.status in wanted)
+
+
 class InMemoryAdminStorage(AdminStorage):
     """An ``AdminStorage`` in this process's memory; nothing survives ``close``-and-restart.
 
@@ -1190,6 +1261,7 @@ class InMemoryAdminStorage(AdminStorage):
         self.routes = _Routes(self._state)
         self.rbac = _Rbac(self._state)
         self.webhooks = _Webhooks(self._state)
+        self.domains = _Domains(self._state)
         self.closed = False
 
     async def _init(self) -> None:

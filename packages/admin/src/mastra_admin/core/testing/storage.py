@@ -20,8 +20,9 @@ Every rule of the docstrings in ``mastra_admin.core.storage`` has a test here:
 ordering, ``Conflict`` naming the field, ``NotFound`` for a missing parent, partial
 updates, cascades, compare-and-set ``transition``, the build queue (FIFO, one active
 build per deployment, ``max_active``, many concurrent dequeuers and no build handed
-out twice), concurrency-safe ``ensure_system_roles`` and webhook deliveries that are
-new exactly once. Identifiers are the models'
+out twice), concurrency-safe ``ensure_system_roles``, webhook deliveries that are
+new exactly once, and custom domains whose host names are unique in the installation
+whatever their case and that go with their deployment. Identifiers are the models'
 own (UUID text); the suite never depends on how an adapter orders equal keys.
 """
 
@@ -42,6 +43,8 @@ from mastra_admin.core.models import (
     Deployment,
     DeploymentStatus,
     DeploymentType,
+    Domain,
+    DomainStatus,
     EnvVarOverride,
     HealthStatus,
     Project,
@@ -69,6 +72,7 @@ from mastra_admin.core.storage import (
     AdminStorage,
     BuildUpdate,
     DeploymentUpdate,
+    DomainUpdate,
     ProjectUpdate,
     RoleUpdate,
     RouteUpdate,
@@ -172,6 +176,24 @@ class World:
             Route(deployment_id=deployment.id, project_id=deployment.project_id, **fields)
         )
 
+    async def domain(self, deployment: Deployment | None = None, **fields: Any) -> Domain:
+        deployment = deployment or await self.deployment()
+        project = await self.s.projects.get(deployment.project_id)
+        assert project is not None
+        n = self._next()
+        fields.setdefault("hostname", f"app-{n}.example.com")
+        fields.setdefault("verification_token", f"mastra-admin-verify=token-{n}")
+        fields.setdefault("created_at", at(n))
+        fields.setdefault("updated_at", at(n))
+        return await self.s.domains.create(
+            Domain(
+                team_id=project.team_id,
+                project_id=project.id,
+                deployment_id=deployment.id,
+                **fields,
+            )
+        )
+
     async def role(self, team: Team | None, **fields: Any) -> Role:
         n = self._next()
         fields.setdefault("name", f"role-{n:04d}")
@@ -230,6 +252,8 @@ class StorageConformance:
         assert await storage.routes.list_all() == []
         assert await storage.servers.list_active() == []
         assert await storage.webhooks.forget_before(utcnow() + timedelta(days=1)) == 0
+        assert await storage.domains.list_verified() == []
+        assert await storage.domains.list_by_status(list(DomainStatus)) == []
 
     async def test_unknown_or_malformed_ids_read_as_absent(self, storage: AdminStorage) -> None:
         for missing in (new_id(), "no-such-id"):
@@ -242,6 +266,10 @@ class StorageConformance:
             assert await storage.routes.get(missing) is None
             assert await storage.rbac.get_role(missing) is None
             assert await storage.teams.get_invite(missing) is None
+            assert await storage.domains.get(missing) is None
+            assert await storage.domains.delete(missing) is False
+            assert await storage.domains.list_for_deployment(missing) == []
+            assert await storage.domains.list_for_project(missing) == []
             assert await storage.users.delete(missing) is False
             assert await storage.teams.delete(missing) is False
             assert await storage.projects.delete(missing) is False
@@ -253,6 +281,8 @@ class StorageConformance:
                 await storage.users.update(missing, UserUpdate(name="x"))
             with pytest.raises(NotFound):
                 await storage.builds.update(missing, BuildUpdate(log_path="x"))
+            with pytest.raises(NotFound):
+                await storage.domains.update(missing, DomainUpdate(last_error="x"))
 
     # --- users ---------------------------------------------------------------------
 
@@ -686,6 +716,7 @@ class StorageConformance:
         build = await world.build(deployment)
         server = await world.server(build)
         route = await world.route(deployment)
+        domain = await world.domain(deployment)
         custom = await world.role(team)
         other_role = await world.role(other_team)
         system = await world.s.rbac.get_role_by_name(None, "team_viewer")
@@ -729,6 +760,7 @@ class StorageConformance:
         assert await world.s.builds.get(build.id) is None
         assert await world.s.servers.get(server.id) is None
         assert await world.s.routes.get(route.id) is None
+        assert await world.s.domains.get(domain.id) is None
         assert await world.s.rbac.get_role(custom.id) is None
         assert _ids(await world.s.rbac.list_assignments_for_user(user.id)) == [kept.id]
         assert await world.s.users.get(user.id) is not None
@@ -1037,6 +1069,7 @@ class StorageConformance:
         build = await world.build(deployment)
         server = await world.server(build)
         route = await world.route(deployment)
+        domain = await world.domain(deployment)
         sibling_route = await world.route(await world.deployment(sibling))
         viewer = await world.s.rbac.get_role_by_name(None, "team_viewer")
         assert viewer is not None
@@ -1056,6 +1089,8 @@ class StorageConformance:
         assert await world.s.builds.get(build.id) is None
         assert await world.s.servers.get(server.id) is None
         assert await world.s.routes.get(route.id) is None
+        assert await world.s.domains.get(domain.id) is None
+        assert await world.s.domains.list_for_project(project.id) == []
         assert (
             await world.s.rbac.list_assignments_for_resource(ResourceType.PROJECT, project.id) == []
         )
@@ -1821,3 +1856,124 @@ class StorageConformance:
         assert await hooks.remember("github", "new", at(30)) is False
         assert await hooks.forget_before(at(31)) == 4
         assert await hooks.remember("github", "new", at(32)) is True
+
+    # --- custom domains ------------------------------------------------------------
+
+    async def test_domain_round_trips(self, world: World) -> None:
+        deployment = await world.deployment()
+        project = await world.s.projects.get(deployment.project_id)
+        assert project is not None
+        domain = Domain(
+            team_id=project.team_id,
+            project_id=project.id,
+            deployment_id=deployment.id,
+            hostname="shop.example.com",
+            verification_token="mastra-admin-verify=abc",
+            status=DomainStatus.VERIFIED,
+            verified_at=at(3),
+            last_checked_at=at(4),
+            last_error="the router could not be told yet",
+            created_by="user-1",
+            created_at=at(1),
+            updated_at=at(2),
+        )
+        assert await world.s.domains.create(domain) == domain
+        assert await world.s.domains.get(domain.id) == domain
+        assert await world.s.domains.get_by_hostname("shop.example.com") == domain
+        assert await world.s.domains.get_by_hostname("SHOP.Example.com") == domain
+        assert await world.s.domains.get_by_hostname("other.example.com") is None
+
+    async def test_domain_hostname_is_unique_in_the_installation_whatever_its_case(
+        self, world: World
+    ) -> None:
+        await world.domain(hostname="shop.example.com")
+        elsewhere = await world.deployment(await world.project(await world.team()))
+        for taken in ("shop.example.com", "Shop.EXAMPLE.com"):
+            with pytest.raises(Conflict) as info:
+                await world.domain(elsewhere, hostname=taken)
+            assert _conflict_field(info) == "hostname"
+        assert await world.s.domains.list_for_deployment(elsewhere.id) == []
+
+    async def test_concurrent_claims_of_one_hostname_let_exactly_one_win(
+        self, world: World
+    ) -> None:
+        deployments = [await world.deployment() for _ in range(6)]
+
+        async def claim(i: int) -> bool:
+            try:
+                await world.domain(deployments[i], hostname="race.example.com")
+            except Conflict:
+                return False
+            return True
+
+        assert sorted(await gather(6, claim)) == [False] * 5 + [True]
+
+    async def test_domain_needs_its_deployment(self, world: World) -> None:
+        deployment = await world.deployment()
+        project = await world.s.projects.get(deployment.project_id)
+        assert project is not None
+        with pytest.raises(NotFound):
+            await world.s.domains.create(
+                Domain(
+                    team_id=project.team_id,
+                    project_id=project.id,
+                    deployment_id=new_id(),
+                    hostname="x.example.com",
+                    verification_token="t",
+                )
+            )
+
+    async def test_domain_update_changes_only_the_given_fields(self, world: World) -> None:
+        domain = await world.domain()
+        verified = await world.s.domains.update(
+            domain.id,
+            DomainUpdate(status=DomainStatus.VERIFIED, verified_at=at(9), last_checked_at=at(9)),
+        )
+        assert verified.status is DomainStatus.VERIFIED
+        assert verified.verified_at == at(9)
+        assert verified.last_checked_at == at(9)
+        assert verified.hostname == domain.hostname
+        assert verified.verification_token == domain.verification_token
+        assert verified.updated_at > domain.updated_at
+        noted = await world.s.domains.update(domain.id, DomainUpdate(last_error="no TXT record"))
+        assert noted.last_error == "no TXT record"
+        assert noted.status is DomainStatus.VERIFIED
+        cleared = await world.s.domains.update(domain.id, DomainUpdate(last_error=None))
+        assert cleared.last_error is None
+        assert await world.s.domains.get(domain.id) == cleared
+
+    async def test_domain_lists_are_ordered_by_hostname(self, world: World) -> None:
+        project = await world.project()
+        first, second = await world.deployment(project), await world.deployment(project)
+        b = await world.domain(first, hostname="bravo.example.com")
+        a = await world.domain(first, hostname="alpha.example.com")
+        c = await world.domain(second, hostname="charlie.example.com", status=DomainStatus.VERIFIED)
+        d = await world.domain(hostname="delta.example.com", status=DomainStatus.VERIFIED)
+        f = await world.domain(hostname="foxtrot.example.com", status=DomainStatus.FAILED)
+        assert _ids(await world.s.domains.list_for_deployment(first.id)) == [a.id, b.id]
+        assert _ids(await world.s.domains.list_for_project(project.id)) == [a.id, b.id, c.id]
+        assert _ids(await world.s.domains.list_verified()) == [c.id, d.id]
+        pending = await world.s.domains.list_by_status([DomainStatus.PENDING])
+        assert _ids(pending) == [a.id, b.id]
+        either = [DomainStatus.PENDING, DomainStatus.FAILED]
+        assert _ids(await world.s.domains.list_by_status(either)) == [a.id, b.id, f.id]
+        assert await world.s.domains.list_by_status([]) == []
+
+    async def test_domain_delete(self, world: World) -> None:
+        domain = await world.domain(hostname="gone.example.com")
+        assert await world.s.domains.delete(domain.id) is True
+        assert await world.s.domains.delete(domain.id) is False
+        assert await world.s.domains.get(domain.id) is None
+        again = await world.domain(hostname="gone.example.com")  # free again
+        assert await world.s.domains.get_by_hostname("gone.example.com") == again
+
+    async def test_deleting_a_deployment_deletes_its_domains(self, world: World) -> None:
+        deployment = await world.deployment()
+        mine = await world.domain(deployment, status=DomainStatus.VERIFIED)
+        other = await world.domain()
+        assert await world.s.deployments.delete(deployment.id) is True
+        assert await world.s.domains.get(mine.id) is None
+        assert await world.s.domains.list_for_deployment(deployment.id) == []
+        assert _ids(await world.s.domains.list_by_status(list(DomainStatus))) == [other.id]
+        taken_again = await world.domain(hostname=mine.hostname)
+        assert taken_again.hostname == mine.hostname

@@ -106,6 +106,10 @@ _CONSTRAINT_FIELDS: dict[str, str] = {
     "admin_role_assignments_key": "role_id",
     "admin_role_assignments_role_id_fkey": "role_id",
     "admin_role_assignments_user_id_fkey": "user_id",
+    "admin_domains_hostname_key": "hostname",
+    "admin_domains_team_id_fkey": "team_id",
+    "admin_domains_project_id_fkey": "project_id",
+    "admin_domains_deployment_id_fkey": "deployment_id",
 }
 
 _PARENTS = {

@@ -20,6 +20,7 @@ from ._builds import PgBuildStore
 from ._changes import ChangeListener, QueryCache
 from ._db import CheckedPool, Database, translate_error
 from ._deployments import PgDeploymentStore
+from ._domains import PgDomainStore
 from ._embedded import EmbeddedPostgres
 from ._migrations import MigrationStatus, migrate
 from ._projects import PgProjectStore
@@ -94,6 +95,7 @@ class PgAdminStorage(AdminStorage):
         self.routes = PgRouteStore(self._db)
         self.rbac = PgRbacStore(self._db)
         self.webhooks = PgWebhookDeliveryStore(self._db)
+        self.domains = PgDomainStore(self._db)
 
     # --- life cycle ----------------------------------------------------------------
 

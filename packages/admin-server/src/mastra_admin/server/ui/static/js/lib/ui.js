@@ -161,6 +161,8 @@ const STATUS_TONE = {
   active: "ok",
   ok: "ok",
   valid: "ok",
+  verified: "ok",
+  issued: "ok",
   queued: "info",
   building: "info",
   deploying: "info",
@@ -453,7 +455,7 @@ export function confirmAction(message, { confirmLabel = "Yes, do it", danger = t
   });
 }
 
-export function copyButton(text, label = "Copy") {
+export function copyButton(text, label = "Copy", props = {}) {
   return button(
     label,
     async () => {
@@ -464,7 +466,7 @@ export function copyButton(text, label = "Copy") {
         toast("The browser did not allow copying; select the text and copy it.", "error");
       }
     },
-    { variant: "secondary" },
+    { variant: "secondary", ...props },
   );
 }
 

@@ -1,5 +1,6 @@
 // One deployment: its URL and route, actions (deploy, restart, stop, delete), its
-// servers with health, memory and CPU, and its builds with rollback.
+// servers with health, memory and CPU, its builds with rollback, and its custom
+// domains.
 
 import { api } from "../lib/api.js";
 import { h, mount, slot } from "../lib/dom.js";
@@ -7,6 +8,7 @@ import { megabytes, percent, shortId, timeAgo } from "../lib/format.js";
 import { deploymentContext, headingStatus } from "../lib/context.js";
 import { deployButton, restartButton, stopButton } from "../lib/deploy.js";
 import { buildDuration, isActive, triggerLabel } from "../lib/builds.js";
+import { domainsPanel } from "../lib/domains.js";
 import {
   badge,
   button,
@@ -32,6 +34,7 @@ export async function render({ params }) {
     mount(slot("overview"), errorState(error));
     mount(slot("servers"));
     mount(slot("builds"));
+    mount(slot("domains"));
     return;
   }
   const { project } = context;
@@ -222,9 +225,13 @@ export async function render({ params }) {
       { quiet, poll },
     );
 
+  const domains = domainsPanel(deploymentId, () => loadDomains(true));
+  const loadDomains = (quiet = false, poll = false) =>
+    fill(slot("domains"), domains.loader, domains.render, { quiet, poll });
+
   async function refresh(poll = false) {
     await loadOverview(true, poll);
-    await Promise.all([loadServers(true, poll), loadBuilds(true, poll)]);
+    await Promise.all([loadServers(true, poll), loadBuilds(true, poll), loadDomains(true, poll)]);
   }
 
   // Servers' health and running builds change on their own: keep looking.
@@ -234,6 +241,6 @@ export async function render({ params }) {
   };
 
   await loadOverview();
-  await Promise.all([loadServers(), loadBuilds()]);
+  await Promise.all([loadServers(), loadBuilds(), loadDomains()]);
   window.setTimeout(tick, anyActive ? 2500 : 8000);
 }
