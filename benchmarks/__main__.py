@@ -11,7 +11,17 @@ from pathlib import Path
 
 from benchmarks._report import Figure, markdown
 
-ALL = ["pg", "source", "source-git", "runner", "runner-docker", "router", "ingest", "api"]
+ALL = [
+    "pg",
+    "source",
+    "source-git",
+    "runner",
+    "runner-docker",
+    "router",
+    "router-caddy",
+    "ingest",
+    "api",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -104,6 +104,7 @@ OWN_ADAPTERS: Mapping[tuple[str, str], str] = {
     ("runner", "local"): "mastra-admin-runner-local",
     ("runner", "docker"): "mastra-admin-runner-docker",
     ("router", "local"): "mastra-admin-router-local",
+    ("router", "caddy"): "mastra-admin-router-caddy",
     ("source", "local"): "mastra-admin-source-local",
     ("source", "git"): "mastra-admin-source-git",
 }
