@@ -337,8 +337,9 @@ class ServedPlatform:
         return done
 
     def build_log(self, build_id: str) -> str:
-        text: str = self.get(f"/api/builds/{build_id}/logs")
-        return text
+        """The build's log so far ("" before its first line)."""
+        text: str | None = self.get(f"/api/builds/{build_id}/logs")
+        return text or ""
 
     def ingestion(self) -> dict[str, Any]:
         status: dict[str, Any] = self.get("/api/observability/ingestion")
