@@ -299,8 +299,11 @@ def _idle_engine_memory(folder: Path) -> dict[str, float]:
 # --- lag ------------------------------------------------------------------------------------
 
 
-async def _lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
+async def _lag(chdb: Path, folder: Path, probes: int = 40) -> tuple[list[float], list[float]]:
+    """Span lags (a collector file or a line appended to a tailed file, until the span
+    is stored) and log lags (a collector file, until the query API lists the log)."""
     from mastra_admin.core.local_file_storage import LocalFileStorage
+    from mastra_admin.core.observability import LogQuery
     from mastra_admin.core.observability_writer import write_batch
     from mastra_admin.observability.clickhouse import ClickHouseObservability
 
@@ -313,7 +316,8 @@ async def _lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
     worker = backend.ingestion_worker(storage, build_dirs=[str(folder / "lag-builds")])
     await worker.start()
     rng = random.Random(7)
-    lags = []
+    lags: list[float] = []
+    log_lags: list[float] = []
     try:
         for n in range(probes):
             await asyncio.sleep(rng.uniform(0.05, 0.6))
@@ -343,11 +347,22 @@ async def _lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
                     break
                 await asyncio.sleep(0.01)
             lags.append(time.perf_counter() - started)
+
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            log = {"logId": f"log-{n}", "timestamp": at, "level": "info", "message": f"m{n}"}
+            started = time.perf_counter()
+            await write_batch(storage, "log", "p", [log])
+            while True:
+                page = await backend.query.list_logs(LogQuery(project_id="p", text=f"m{n}"))
+                if any(item.id == f"log-{n}" for item in page.items):
+                    break
+                await asyncio.sleep(0.01)
+            log_lags.append(time.perf_counter() - started)
     finally:
         await worker.stop()
         await backend.drop()
         await backend.close()
-    return lags
+    return lags, log_lags
 
 
 # --- runtime logs: pino-pretty text against JSON lines ---------------------------------------
@@ -414,40 +429,6 @@ async def _runtime_rate(chdb: Path, folder: Path, builds: Path, name: str) -> fl
     if int(rows[0]["n"]) != RUNTIME_RECORDS:
         raise SystemExit(f"{name}: {rows[0]['n']} records stored, {RUNTIME_RECORDS} written")
     return events / seconds
-
-
-async def _log_lag(chdb: Path, folder: Path, probes: int = 40) -> list[float]:
-    """A log batch as the collector writes it, until the log is listed by the query API."""
-    from mastra_admin.core.local_file_storage import LocalFileStorage
-    from mastra_admin.core.observability import LogQuery
-    from mastra_admin.core.observability_writer import write_batch
-    from mastra_admin.observability.clickhouse import ClickHouseObservability
-
-    backend = ClickHouseObservability(_settings(chdb, "loglag"))  # type: ignore[arg-type]
-    await backend.init()
-    storage = LocalFileStorage(folder / "loglag-files")
-    worker = backend.ingestion_worker(storage)
-    await worker.start()
-    rng = random.Random(11)
-    lags = []
-    try:
-        for n in range(probes):
-            await asyncio.sleep(rng.uniform(0.05, 0.6))
-            at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            record = {"logId": f"log-{n}", "timestamp": at, "level": "info", "message": f"m{n}"}
-            started = time.perf_counter()
-            await write_batch(storage, "log", "p", [record])
-            while True:
-                page = await backend.query.list_logs(LogQuery(project_id="p", text=f"m{n}"))
-                if any(log.id == f"log-{n}" for log in page.items):
-                    break
-                await asyncio.sleep(0.01)
-            lags.append(time.perf_counter() - started)
-    finally:
-        await worker.stop()
-        await backend.drop()
-        await backend.close()
-    return lags
 
 
 # --- queries over many spans ------------------------------------------------------------------
@@ -560,12 +541,11 @@ def run() -> list[Figure]:
         print(f"  worker, {SPANS:,} spans: {worker}", flush=True)
         chdb = folder / "chdb"
         engine_rate = asyncio.run(_engine_rate(chdb, files, builds))
-        lags = asyncio.run(_lag(chdb, folder))
+        lags, log_lags = asyncio.run(_lag(chdb, folder))
         pretty_builds, json_builds = _runtime_files(folder, RUNTIME_RECORDS)
         json_rate = asyncio.run(_runtime_rate(chdb, folder, json_builds, "rtjson"))
         pretty_rate = asyncio.run(_runtime_rate(chdb, folder, pretty_builds, "rtpretty"))
         print(f"  runtime logs: pretty {pretty_rate:,.0f}/s, JSON {json_rate:,.0f}/s", flush=True)
-        log_lags = asyncio.run(_log_lag(chdb, folder))
         queries = asyncio.run(_queries(chdb, QUERY_SPANS))
         print(f"  queries: {queries}", flush=True)
     load = os.getloadavg()[0]
