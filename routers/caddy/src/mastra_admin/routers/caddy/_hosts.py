@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from mastra_admin.core.errors import InvalidInput
 from mastra_admin.core.models import Route
+from mastra_admin.core.routing import MAX_HOST_LENGTH, check_subdomain
 
 __all__ = [
     "EdgeHost",
@@ -25,12 +26,10 @@ __all__ = [
     "host_of_header",
 ]
 
-# Route subdomains: the local router's rule (``_`` allowed, as team slugs may have it).
-_SUBDOMAIN = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
+# Route subdomains follow the core's rule (``check_subdomain``, re-exported here).
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _CANONICAL = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 _TARGET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-MAX_HOST_LENGTH = 253
 
 
 def canonical_host(value: str) -> str | None:
@@ -46,18 +45,6 @@ def canonical_host(value: str) -> str | None:
     if value.rsplit(".", 1)[-1].isdigit():
         return None  # an IPv4 address, or a name a browser would read as one
     return value
-
-
-def check_subdomain(value: str, base_domain: str) -> str:
-    """The route subdomain in its stored form (trimmed, lowercase), or ``InvalidInput``."""
-    subdomain = value.strip().strip(".").lower()
-    if not _SUBDOMAIN.match(subdomain) or len(subdomain) + len(base_domain) + 1 > MAX_HOST_LENGTH:
-        raise InvalidInput(
-            f"{value!r} is not a valid subdomain (letters, digits, '-' and '_' in "
-            "dot-separated labels of at most 63 characters)",
-            details={"field": "subdomain"},
-        )
-    return subdomain
 
 
 def check_target_host(value: str) -> str:

@@ -9,38 +9,13 @@ bracket) and nothing else: no other routes, no upstream addresses.
 
 from __future__ import annotations
 
-import html
 import json
-from http import HTTPStatus
 from typing import Any
+
+from mastra_admin.core.routing import error_page, status_reason
 
 __all__ = ["error_handlers", "status_error_handlers"]
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{status} {title}</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; color: #1f2328; background: #f6f8fa;
-       margin: 0; display: grid; place-items: center; min-height: 100vh; }}
-main {{ background: #fff; border: 1px solid #d0d7de; border-radius: 8px;
-        padding: 2rem 2.5rem; max-width: 36rem; }}
-h1 {{ font-size: 1.25rem; margin: 0 0 .5rem; }}
-p {{ margin: .5rem 0; }}
-small {{ color: #656d76; }}
-</style>
-</head>
-<body>
-<main>
-<h1>{status} &middot; {title}</h1>
-<p>{message}</p>
-<p><small>MastraAdmin edge &middot; <code>{code}</code></small></p>
-</main>
-</body>
-</html>
-"""
 _PLACEHOLDERS = ("{http.request.host}", "{http.error.status_code}")
 """The only placeholders Caddy may expand in a body; every other brace is literal."""
 
@@ -57,17 +32,8 @@ def _caddy_literal(text: str) -> str:
     return out
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def _responses(status: int | str, title: str, code: str, message: str) -> list[dict[str, Any]]:
-    page = _PAGE.format(
-        status=status, title=html.escape(title), message=html.escape(message), code=code
-    )
+    page = error_page(status, title, message, f"MastraAdmin edge &middot; <code>{code}</code>")
     body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))
     return [
         {
@@ -99,7 +65,9 @@ def _responses(status: int | str, title: str, code: str, message: str) -> list[d
 def error_handlers(status: int, code: str, message: str) -> list[dict[str, Any]]:
     """A ``subroute`` handler answering ``status`` itself (``message`` may name
     ``{http.request.host}``)."""
-    return [{"handler": "subroute", "routes": _responses(status, _reason(status), code, message)}]
+    return [
+        {"handler": "subroute", "routes": _responses(status, status_reason(status), code, message)}
+    ]
 
 
 def status_error_handlers() -> list[dict[str, Any]]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import structlog
-from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector
 
 from mastra_admin.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from mastra_admin.core.file_storage import FileStorageProvider
@@ -29,6 +28,14 @@ from mastra_admin.core.hostnames import normalise_hostname
 from mastra_admin.core.models import DomainStatus, Route, RouteStatus
 from mastra_admin.core.observability_writer import ObservabilityWriter
 from mastra_admin.core.router import CertificateState, EdgeRouterProvider, RouteConfig, RouteHealth
+from mastra_admin.core.routing import (
+    RouteProber,
+    StoredRoutes,
+    check_routes,
+    dial_address,
+    health_loop,
+    public_url,
+)
 from mastra_admin.core.storage import DomainStore, RouteStore, RouteUpdate
 from mastra_admin.routers.caddy._access_log import AccessLogTail, ship
 from mastra_admin.routers.caddy._admin import CaddyAdmin, CaddyAdminError, CaddyConfigRefused
@@ -51,7 +58,6 @@ __all__ = ["CaddyEdgeRouter"]
 _log = structlog.get_logger("mastra_admin.routers.caddy")
 
 _DEFAULT_STATE_DIR = Path(".mastra-admin") / "router" / "caddy"
-_HEALTH_CONCURRENCY = 8
 _MAX_DOMAINS_PER_DEPLOYMENT = 100
 _SHIP_INTERVAL_S = 0.5
 _SOCKET_PATH_MAX = 100
@@ -83,10 +89,6 @@ def _warn_if_reloads_reset_connections() -> None:
         )
 
 
-def _dial(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class CaddyEdgeRouter(EdgeRouterProvider):
     """Routes ``{subdomain}.{base_domain}`` (and verified custom domains) through Caddy.
 
@@ -116,6 +118,12 @@ class CaddyEdgeRouter(EdgeRouterProvider):
         self.base_domain = settings.base_domain or "localhost"
         self.state_dir = (settings.state_dir or _DEFAULT_STATE_DIR).absolute()
         self._routes = routes
+        self._stored = StoredRoutes(routes, self.base_domain, _log)
+        self._prober = RouteProber(
+            health_path=settings.health_path,
+            timeout_s=settings.health_timeout_s,
+            keepalive_s=settings.upstream_keepalive_s,
+        )
         self._domain_store = domains
         self._file_storage = file_storage
         self._table = HostTable(self.base_domain)
@@ -132,7 +140,6 @@ class CaddyEdgeRouter(EdgeRouterProvider):
         self._writer: ObservabilityWriter | None = None
         self._layout: EdgeLayout | None = None
         self._marker: str | None = None
-        self._session: ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._owner_tasks: list[asyncio.Task[None]] = []
         # Applying: requests get increasing tickets; one task loads what the storage
@@ -196,9 +203,7 @@ class CaddyEdgeRouter(EdgeRouterProvider):
 
     def public_url(self, subdomain: str) -> str:
         port = self.settings.public_port or self.port
-        default = 443 if self.scheme == "https" else 80
-        suffix = "" if port == default else f":{port}"
-        return f"{self.scheme}://{subdomain.lower()}.{self.base_domain}{suffix}"
+        return public_url(self.scheme, subdomain, self.base_domain, port)
 
     def _sockets(self) -> Path:
         if self._socket_dir is None:
@@ -274,7 +279,7 @@ class CaddyEdgeRouter(EdgeRouterProvider):
         if network == "unix":
             return ("localhost",)
         names = {host, "localhost", "127.0.0.1", "::1"}
-        return tuple(sorted(_dial(name, port) for name in names))
+        return tuple(sorted(dial_address(name, port) for name in names))
 
     def _admin_listen(self) -> str:
         address = self.admin_address
@@ -385,9 +390,7 @@ class CaddyEdgeRouter(EdgeRouterProvider):
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._prober.close()
         if self._own_socket_dir and self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
@@ -540,62 +543,22 @@ class CaddyEdgeRouter(EdgeRouterProvider):
 
     # --- routes --------------------------------------------------------------------
 
-    async def _get(self, route_id: str) -> Route:
-        route = await self._routes.get(route_id)
-        if route is None:
-            raise NotFound(f"route {route_id} does not exist", details={"route_id": route_id})
-        return route
-
     async def register_route(self, config: RouteConfig) -> Route:
         subdomain = check_subdomain(config.subdomain, self.base_domain)
-        target_host = check_target_host(config.target_host)
-        tls = self.settings.tls != "off"
-        if config.tls and not tls:
-            _log.warning("route.tls_unavailable", subdomain=subdomain)
-        holder = await self._routes.get_by_subdomain(subdomain)
-        if holder is not None and holder.deployment_id != config.deployment_id:
-            raise Conflict(
-                f"{subdomain}.{self.base_domain} is already routed to another deployment",
-                details={"field": "subdomain"},
-            )
-        existing = await self._routes.get_by_deployment(config.deployment_id)
-        if existing is not None and existing.subdomain != subdomain:
-            # The deployment moved to another host name: the old one stops answering.
-            await self._routes.delete(existing.id)
-            existing = None
-        if existing is None:
-            route = await self._routes.create(
-                Route(
-                    deployment_id=config.deployment_id,
-                    project_id=config.project_id,
-                    subdomain=subdomain,
-                    target_host=target_host,
-                    target_port=config.target_port,
-                    public_url=self.public_url(subdomain),
-                    status=RouteStatus.ACTIVE,
-                    tls_enabled=tls,
-                )
-            )
-            event = "route.registered"
-        else:
-            route = await self._routes.update(
-                existing.id,
-                RouteUpdate(
-                    target_host=target_host,
-                    target_port=config.target_port,
-                    public_url=self.public_url(subdomain),
-                    status=RouteStatus.ACTIVE,
-                    tls_enabled=tls,
-                ),
-            )
-            event = "route.repointed"
+        route, event = await self._stored.save(
+            config,
+            subdomain=subdomain,
+            target_host=check_target_host(config.target_host),
+            public_url=self.public_url(subdomain),
+            tls=self.settings.tls != "off",
+        )
         await self._apply()
         _log.info(
             event,
             route_id=route.id,
             deployment_id=route.deployment_id,
             host=f"{subdomain}.{self.base_domain}",
-            target=_dial(route.target_host, route.target_port),
+            target=dial_address(route.target_host, route.target_port),
         )
         return route
 
@@ -605,41 +568,33 @@ class CaddyEdgeRouter(EdgeRouterProvider):
                 f"target port {target_port} is out of range", details={"field": "target_port"}
             )
         host = check_target_host(target_host)
-        await self._get(route_id)
-        route = await self._routes.update(
-            route_id, RouteUpdate(target_host=host, target_port=target_port)
-        )
+        route = await self._stored.repoint(route_id, host, target_port)
         await self._apply()
         _log.info(
             "route.repointed",
             route_id=route.id,
             deployment_id=route.deployment_id,
-            target=_dial(host, target_port),
+            target=dial_address(host, target_port),
         )
         return route
 
     async def set_route_status(self, route_id: str, status: RouteStatus) -> Route:
-        previous = await self._get(route_id)
-        route = await self._routes.update(route_id, RouteUpdate(status=status))
+        previous, route = await self._stored.set_status(route_id, status)
         if (previous.status is RouteStatus.STOPPED) != (status is RouteStatus.STOPPED):
             await self._apply()
-        if previous.status != status:
-            _log.info("route.status_changed", route_id=route_id, status=str(status))
         return route
 
     async def remove_route(self, route_id: str) -> None:
-        removed = await self._routes.delete(route_id)
+        removed = await self._stored.delete(route_id)
         if removed:
             await self._apply()
             _log.info("route.removed", route_id=route_id)
 
     async def get_route(self, deployment_id: str) -> Route | None:
-        return await self._routes.get_by_deployment(deployment_id)
+        return await self._stored.for_deployment(deployment_id)
 
     async def list_routes(self, project_id: str | None = None) -> list[Route]:
-        if project_id is None:
-            return await self._routes.list_all()
-        return await self._routes.list_for_project(project_id)
+        return await self._stored.list(project_id)
 
     # --- custom domains ------------------------------------------------------------
 
@@ -687,7 +642,7 @@ class CaddyEdgeRouter(EdgeRouterProvider):
         When Caddy cannot be asked, return at once: a deploy must not hang on it."""
         if self._admin is None:
             return
-        address = _dial(check_target_host(target_host), target_port)
+        address = dial_address(check_target_host(target_host), target_port)
         deadline = time.monotonic() + self.settings.stream_close_delay_s
         started = time.monotonic()
         while True:
@@ -740,79 +695,22 @@ class CaddyEdgeRouter(EdgeRouterProvider):
 
     # --- health --------------------------------------------------------------------
 
-    def _client(self) -> ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = ClientSession(
-                connector=TCPConnector(
-                    limit=32, keepalive_timeout=self.settings.upstream_keepalive_s
-                ),
-                cookie_jar=DummyCookieJar(),
-                trust_env=False,
-            )
-        return self._session
-
     async def probe(self, target_host: str, target_port: int) -> RouteHealth:
         """``GET {health_path}`` on a target: healthy on 2xx/3xx within the timeout."""
-        url = f"http://{_dial(target_host, target_port)}{self.settings.health_path}"
-        started = time.perf_counter()
-        try:
-            async with self._client().get(
-                url,
-                allow_redirects=False,
-                timeout=ClientTimeout(total=self.settings.health_timeout_s),
-            ) as response:
-                await response.read()
-                return RouteHealth(
-                    healthy=200 <= response.status < 400,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    status_code=response.status,
-                    error=None if response.status < 400 else f"status {response.status}",
-                )
-        except (ClientError, TimeoutError) as exc:
-            message = (
-                "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
-            )
-            return RouteHealth(
-                healthy=False, latency_ms=(time.perf_counter() - started) * 1000, error=message
-            )
+        return await self._prober.probe(target_host, target_port)
 
     async def check_route_health(self, route_id: str) -> RouteHealth:
-        route = await self._get(route_id)
-        health = await self.probe(route.target_host, route.target_port)
-        if route.status is RouteStatus.STOPPED:
-            status = RouteStatus.STOPPED  # a stopped deployment stays stopped
-        else:
-            status = RouteStatus.ACTIVE if health.healthy else RouteStatus.UNHEALTHY
-        await self._routes.update(
-            route_id, RouteUpdate(status=status, last_health_check=health.checked_at)
-        )
-        if route.status != status:
-            _log.info(
-                "route.health_changed", route_id=route_id, status=str(status), error=health.error
-            )
+        health, _ = await self._stored.check_health(route_id, self.probe)
         return health
 
     async def check_all(self) -> dict[str, RouteHealth]:
         """Check every route that is not stopped, a few at a time."""
-        gate = asyncio.Semaphore(_HEALTH_CONCURRENCY)
-        results: dict[str, RouteHealth] = {}
-
-        async def one(route_id: str) -> None:
-            async with gate:
-                with contextlib.suppress(NotFound):  # removed meanwhile
-                    results[route_id] = await self.check_route_health(route_id)
-
         routes = await self._routes.list_all()
-        await asyncio.gather(*(one(r.id) for r in routes if r.status is not RouteStatus.STOPPED))
-        return results
+        targets = [r.id for r in routes if r.status is not RouteStatus.STOPPED]
+        return await check_routes(targets, self.check_route_health)
 
     async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.health_interval_s)
-            try:
-                await self.check_all()
-            except Exception as exc:  # storage down: try again next round
-                _log.warning("router.health_round_failed", error=str(exc))
+        await health_loop(self.settings.health_interval_s, self.check_all, _log)
 
     def __repr__(self) -> str:
         return (

@@ -11,18 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import re
 import ssl
-import time
 from pathlib import Path
 from typing import ClassVar
 
 import structlog
-from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector
 
-from mastra_admin.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from mastra_admin.core.errors import NotFound, Unavailable
 from mastra_admin.core.models import Route, RouteStatus
 from mastra_admin.core.router import EdgeRouterProvider, RouteConfig, RouteHealth
+from mastra_admin.core.routing import (
+    RouteProber,
+    StoredRoutes,
+    check_routes,
+    check_subdomain,
+    health_loop,
+    public_url,
+)
 from mastra_admin.core.storage import RouteStore, RouteUpdate
 from mastra_admin.routers.local._engine import ProxyEngine
 from mastra_admin.routers.local._hosts import HostTable
@@ -33,9 +38,7 @@ __all__ = ["LocalEdgeRouter"]
 
 _log = structlog.get_logger("mastra_admin.routers.local")
 
-_SUBDOMAIN = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
 _DEFAULT_TLS_DIR = Path(".mastra-admin") / "router" / "tls"
-_HEALTH_CONCURRENCY = 8
 _SHUTDOWN_GRACE_S = 2.0
 
 
@@ -58,8 +61,14 @@ class LocalEdgeRouter(EdgeRouterProvider):
         self.settings = settings
         self.base_domain = settings.base_domain or "localhost"
         self._routes = routes
+        self._stored = StoredRoutes(routes, self.base_domain, _log)
+        # The session of health probes (the proxy has its own upstream pool).
+        self._prober = RouteProber(
+            health_path=settings.health_path,
+            timeout_s=settings.health_timeout_s,
+            keepalive_s=settings.upstream_keepalive_s,
+        )
         self._table = HostTable(self.base_domain)
-        self._session: ClientSession | None = None
         self._engine: ProxyEngine | None = None
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,23 +97,9 @@ class LocalEdgeRouter(EdgeRouterProvider):
 
     def public_url(self, subdomain: str) -> str:
         port = self.settings.public_port or self.port
-        default = 443 if self.scheme == "https" else 80
-        suffix = "" if port == default else f":{port}"
-        return f"{self.scheme}://{subdomain.lower()}.{self.base_domain}{suffix}"
+        return public_url(self.scheme, subdomain, self.base_domain, port)
 
     # --- lifecycle -----------------------------------------------------------------
-
-    def _client(self) -> ClientSession:
-        """The session of health probes (the proxy has its own upstream pool)."""
-        if self._session is None or self._session.closed:
-            self._session = ClientSession(
-                connector=TCPConnector(
-                    limit=32, keepalive_timeout=self.settings.upstream_keepalive_s
-                ),
-                cookie_jar=DummyCookieJar(),
-                trust_env=False,
-            )
-        return self._session
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -218,9 +213,7 @@ class LocalEdgeRouter(EdgeRouterProvider):
         self._listener = None
         self._engine = None
         self._started = False
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._prober.close()
 
     async def _sweep_loop(self) -> None:
         while self._engine is not None:
@@ -237,69 +230,21 @@ class LocalEdgeRouter(EdgeRouterProvider):
 
     # --- routes --------------------------------------------------------------------
 
-    def _subdomain(self, value: str) -> str:
-        subdomain = value.strip().strip(".").lower()
-        if not _SUBDOMAIN.match(subdomain) or len(subdomain) + len(self.base_domain) > 252:
-            raise InvalidInput(
-                f"{value!r} is not a valid subdomain (letters, digits, '-' and '_' in "
-                "dot-separated labels of at most 63 characters)",
-                details={"field": "subdomain"},
-            )
-        return subdomain
-
     def _publish(self, route: Route) -> Route:
         self._version += 1
         self._table.put(route)
         return route
 
-    async def _get(self, route_id: str) -> Route:
-        route = await self._routes.get(route_id)
-        if route is None:
-            raise NotFound(f"route {route_id} does not exist", details={"route_id": route_id})
-        return route
-
     async def register_route(self, config: RouteConfig) -> Route:
-        subdomain = self._subdomain(config.subdomain)
-        tls = self.scheme == "https"
-        if config.tls and not tls:
-            _log.warning("route.tls_unavailable", subdomain=subdomain)
-        holder = await self._routes.get_by_subdomain(subdomain)
-        if holder is not None and holder.deployment_id != config.deployment_id:
-            raise Conflict(
-                f"{subdomain}.{self.base_domain} is already routed to another deployment",
-                details={"field": "subdomain"},
-            )
-        existing = await self._routes.get_by_deployment(config.deployment_id)
-        if existing is not None and existing.subdomain != subdomain:
-            # The deployment moved to another host name: the old one stops answering.
-            await self.remove_route(existing.id)
-            existing = None
-        if existing is None:
-            route = await self._routes.create(
-                Route(
-                    deployment_id=config.deployment_id,
-                    project_id=config.project_id,
-                    subdomain=subdomain,
-                    target_host=config.target_host,
-                    target_port=config.target_port,
-                    public_url=self.public_url(subdomain),
-                    status=RouteStatus.ACTIVE,
-                    tls_enabled=tls,
-                )
-            )
-            event = "route.registered"
-        else:
-            route = await self._routes.update(
-                existing.id,
-                RouteUpdate(
-                    target_host=config.target_host,
-                    target_port=config.target_port,
-                    public_url=self.public_url(subdomain),
-                    status=RouteStatus.ACTIVE,
-                    tls_enabled=tls,
-                ),
-            )
-            event = "route.repointed"
+        subdomain = check_subdomain(config.subdomain, self.base_domain)
+        route, event = await self._stored.save(
+            config,
+            subdomain=subdomain,
+            target_host=config.target_host,
+            public_url=self.public_url(subdomain),
+            tls=self.scheme == "https",
+            remove=self.remove_route,
+        )
         self._publish(route)
         if event == "route.repointed":
             await self._hand_over()
@@ -313,14 +258,7 @@ class LocalEdgeRouter(EdgeRouterProvider):
         return route
 
     async def update_route(self, route_id: str, *, target_host: str, target_port: int) -> Route:
-        if not 0 < target_port < 65536:
-            raise InvalidInput(
-                f"target port {target_port} is out of range", details={"field": "target_port"}
-            )
-        await self._get(route_id)
-        route = await self._routes.update(
-            route_id, RouteUpdate(target_host=target_host, target_port=target_port)
-        )
+        route = await self._stored.repoint(route_id, target_host, target_port)
         self._publish(route)
         await self._hand_over()
         _log.info(
@@ -332,100 +270,40 @@ class LocalEdgeRouter(EdgeRouterProvider):
         return route
 
     async def set_route_status(self, route_id: str, status: RouteStatus) -> Route:
-        previous = await self._get(route_id)
-        route = await self._routes.update(route_id, RouteUpdate(status=status))
-        self._publish(route)
-        if previous.status != status:
-            _log.info("route.status_changed", route_id=route_id, status=str(status))
-        return route
+        _, route = await self._stored.set_status(route_id, status)
+        return self._publish(route)
 
     async def remove_route(self, route_id: str) -> None:
-        removed = await self._routes.delete(route_id)
+        removed = await self._stored.delete(route_id)
         self._version += 1
         self._table.remove(route_id)
         if removed:
             _log.info("route.removed", route_id=route_id)
 
     async def get_route(self, deployment_id: str) -> Route | None:
-        return await self._routes.get_by_deployment(deployment_id)
+        return await self._stored.for_deployment(deployment_id)
 
     async def list_routes(self, project_id: str | None = None) -> list[Route]:
-        if project_id is None:
-            return await self._routes.list_all()
-        return await self._routes.list_for_project(project_id)
+        return await self._stored.list(project_id)
 
     # --- health --------------------------------------------------------------------
 
     async def probe(self, target_host: str, target_port: int) -> RouteHealth:
         """``GET {health_path}`` on a target: healthy on 2xx/3xx within the timeout."""
-        netloc = f"[{target_host}]" if ":" in target_host else target_host
-        url = f"http://{netloc}:{target_port}{self.settings.health_path}"
-        started = time.perf_counter()
-        try:
-            async with self._client().get(
-                url,
-                allow_redirects=False,
-                timeout=ClientTimeout(total=self.settings.health_timeout_s),
-            ) as response:
-                await response.read()
-                latency = (time.perf_counter() - started) * 1000
-                return RouteHealth(
-                    healthy=200 <= response.status < 400,
-                    latency_ms=latency,
-                    status_code=response.status,
-                    error=None if response.status < 400 else f"status {response.status}",
-                )
-        except (ClientError, TimeoutError) as exc:
-            message = (
-                "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
-            )
-            return RouteHealth(
-                healthy=False, latency_ms=(time.perf_counter() - started) * 1000, error=message
-            )
+        return await self._prober.probe(target_host, target_port)
 
     async def check_route_health(self, route_id: str) -> RouteHealth:
-        route = await self._get(route_id)
-        health = await self.probe(route.target_host, route.target_port)
-        if route.status is RouteStatus.STOPPED:
-            status = RouteStatus.STOPPED  # a stopped deployment stays stopped
-        else:
-            status = RouteStatus.ACTIVE if health.healthy else RouteStatus.UNHEALTHY
-        updated = await self._routes.update(
-            route_id, RouteUpdate(status=status, last_health_check=health.checked_at)
-        )
+        health, updated = await self._stored.check_health(route_id, self.probe)
         self._publish(updated)
-        if route.status != status:
-            _log.info(
-                "route.health_changed",
-                route_id=route_id,
-                status=str(status),
-                error=health.error,
-            )
         return health
 
     async def check_all(self) -> dict[str, RouteHealth]:
         """Check every route that is not stopped, a few at a time."""
-        gate = asyncio.Semaphore(_HEALTH_CONCURRENCY)
-        results: dict[str, RouteHealth] = {}
-
-        async def one(route_id: str) -> None:
-            async with gate:
-                try:
-                    results[route_id] = await self.check_route_health(route_id)
-                except NotFound:
-                    pass  # removed meanwhile
-
-        targets = [t for t in self._table.targets() if not t.stopped]
-        await asyncio.gather(*(one(t.route_id) for t in targets))
-        return results
+        targets = [t.route_id for t in self._table.targets() if not t.stopped]
+        return await check_routes(targets, self.check_route_health)
 
     async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.health_interval_s)
-            try:
-                await self.check_all()
-            except Exception as exc:  # storage down: try again next round
-                _log.warning("router.health_round_failed", error=str(exc))
+        await health_loop(self.settings.health_interval_s, self.check_all, _log)
 
     async def _sync_loop(self) -> None:
         failing = False
