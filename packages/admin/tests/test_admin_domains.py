@@ -13,8 +13,10 @@ PostgreSQL with ``MASTRA_ADMIN_TEST_STORAGE=pg`` (tests/test_core_rules_on_postg
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -383,6 +385,30 @@ async def test_dns_that_cannot_be_asked_is_unavailable_and_changes_nothing(
     assert stored.status is DomainStatus.PENDING
     assert stored.last_checked_at is None
     assert stored.last_error is None
+
+
+def test_a_silent_nameserver_takes_another_port_when_its_tcp_port_is_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel picks a free UDP port, but the TCP port of that number may be held by
+    any process (a connection, a socket in TIME_WAIT): another number is tried."""
+    held: list[int] = []
+
+    class HeldOnce(socket.socket):
+        def bind(self, address: Any, /) -> None:
+            if self.type == socket.SOCK_STREAM and not held:
+                held.append(address[1])
+                raise OSError(errno.EADDRINUSE, "Address already in use")
+            super().bind(address)
+
+    monkeypatch.setattr(socket, "socket", HeldOnce)
+    with silent_nameserver() as hanging:
+        monkeypatch.undo()
+        host, port = hanging.rsplit(":", 1)
+        assert len(held) == 1
+        assert int(port) != held[0]
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass  # TCP listens on the same number as UDP
 
 
 async def test_a_router_that_cannot_be_told_leaves_the_domain_verified_and_says_so(

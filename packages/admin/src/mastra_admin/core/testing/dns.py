@@ -17,6 +17,7 @@ answers (a resolver timing out). Needs ``dnslib`` (the ``testing`` extra).
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,13 @@ from dnslib import QTYPE, RCODE, RR, TXT, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 __all__ = ["LocalDnsServer", "silent_nameserver"]
+
+
+_PORT_ATTEMPTS = 20
+"""How many port numbers a server listening on UDP and TCP tries: the kernel picks a
+free UDP port, but UDP and TCP ports are separate spaces, so the TCP port of that
+number may be held by any process on the machine (a connection, a listener, a socket
+in TIME_WAIT); then another number is tried."""
 
 
 def _key(name: str) -> str:
@@ -76,7 +84,7 @@ class LocalDnsServer:
     def start(self) -> None:
         resolver = _TableResolver(self)
         logger = DNSLogger(log="-request,-reply,-truncated,-error", logf=lambda _text: None)
-        for _attempt in range(20):
+        for _attempt in range(_PORT_ATTEMPTS):
             udp = DNSServer(resolver, address=self.host, port=0, logger=logger)
             port = udp.server.server_address[1]
             try:
@@ -142,12 +150,26 @@ class LocalDnsServer:
 def silent_nameserver(host: str = "127.0.0.1") -> Iterator[str]:
     """``host:port`` of a nameserver that receives queries (UDP and TCP) and never
     answers: what a resolver sees of a DNS server that hangs."""
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
-    ):
-        udp.bind((host, 0))
-        port = udp.getsockname()[1]
-        tcp.bind((host, port))
+    udp, tcp = _udp_and_tcp_on_one_port(host)
+    with udp, tcp:
         tcp.listen()
-        yield f"{host}:{port}"
+        yield f"{host}:{udp.getsockname()[1]}"
+
+
+def _udp_and_tcp_on_one_port(host: str) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same free port of ``host`` (see
+    ``_PORT_ATTEMPTS``)."""
+    for _attempt in range(_PORT_ATTEMPTS):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, 0))
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError as exc:
+            udp.close()
+            tcp.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return udp, tcp
+    raise OSError(errno.EADDRINUSE, "no port was free for both UDP and TCP")
