@@ -153,21 +153,23 @@ async def team(storage: InMemoryAdminStorage) -> Team:
 
 
 @pytest.fixture
-def git_source(
+async def git_source(
     settings: GitSourceSettings,
     storage: InMemoryAdminStorage,
     encryption: AesGcmEncryption,
     tmp_path: Path,
-) -> GitProjectSource:
+) -> AsyncIterator[GitProjectSource]:
     """The provider over the test storage, reaching the loopback server; public host
-    names go to the fake resolver."""
-    return GitProjectSource(
+    names go to the fake resolver. Closed afterwards: spares being prepared stop."""
+    source = GitProjectSource(
         settings,
         storage=storage,
         encryption=encryption,
         cache_dir=settings.resolved_cache_dir(tmp_path),
         resolve=fake_resolve,
     )
+    yield source
+    await source.close()
 
 
 def stored_config(connection: SourceConnection) -> dict[str, Any]:

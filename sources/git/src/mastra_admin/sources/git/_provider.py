@@ -360,18 +360,31 @@ class GitProjectSource(ProjectSourceProvider):
             raise InvalidInput(
                 "metadata commit_sha is not a 40-digit commit id", details={"source_id": source.id}
             )
-        else:
-            try:
-                await self.cache.commit(key, sha)
-            except CommitNotFound:
-                # Pinned elsewhere (another worker) or the cache was emptied since.
-                await self.cache.fetch(key, url, sha, credential)
         subdirectory = project.source_config.get("subdirectory") or None
-        root = await self.cache.export(
-            key, sha, Path(target_dir), subdirectory, exclude=BUILD_EXCLUDES
-        )
+        try:
+            root = await self._export(key, sha, target_dir, subdirectory)
+        except CommitNotFound:
+            # Pinned elsewhere (another worker) or the cache was emptied since: the export
+            # finds out (it lists the commit first), so a build pinned here starts no
+            # process to ask.
+            await self.cache.fetch(key, url, sha, credential)
+            root = await self._export(key, sha, target_dir, subdirectory)
         _log.info("source.git.exported", source_id=source.id, sha=sha, target=str(target_dir))
         return root
+
+    async def _export(self, key: str, sha: str, target_dir: Path, subdirectory: str | None) -> Path:
+        return await self.cache.export(
+            key,
+            sha,
+            Path(target_dir),
+            subdirectory,
+            exclude=BUILD_EXCLUDES,
+            spare=self.settings.spare_exports,
+        )
+
+    async def close(self) -> None:
+        """Stop preparing spare exports and remove them (see ``GitCache.export``)."""
+        await self.cache.close()
 
     async def validate_access(self, source: ProjectSource) -> bool:
         """Whether the default branch can be fetched now."""

@@ -75,6 +75,15 @@ class GitSourceSettings(BaseModel):
             "against trees that compress very well)."
         ),
     )
+    spare_exports: bool = Field(
+        default=True,
+        description=(
+            "Keep, per cached repository, a spare export of the last commit built (in "
+            "the cache, prepared in the background after each build's copy), so that the "
+            "next build's copy writes only the files that changed; costs the disk space "
+            "of one export per repository. False = every build writes every file."
+        ),
+    )
     git_path: str | None = Field(
         default=None, description="The git executable; None = the first git on PATH."
     )
