@@ -1,6 +1,6 @@
 """The demo's projects and settings in ``examples/``: found by default from a source
-checkout, in step with the fixture projects they were made from, and buildable
-with no network."""
+checkout, and the stand-in projects in step with the fixture projects they were made
+from and buildable with no network."""
 
 from __future__ import annotations
 
@@ -28,13 +28,15 @@ def test_the_local_source_serves_the_examples_of_a_checkout_by_default(
     assert default_base_paths() == [EXAMPLES]
 
 
-async def test_the_demo_lists_exactly_the_two_example_projects() -> None:
+async def test_the_demo_lists_exactly_the_example_projects() -> None:
+    """The two offline stand-ins, and the real Mastra project (which needs Node.js 22
+    and the npm registry: ``tests/test_real_mastra.py`` builds it)."""
     source = LocalProjectSource()
     try:
         found = sorted(await source.list_projects(), key=lambda p: p.name)
     finally:
         await source.close()
-    assert [p.name for p in found] == list(PROJECTS)
+    assert [p.name for p in found] == sorted([*PROJECTS, "mastra-real"])
     for project in found:
         assert project.metadata["valid"], project.metadata["problems"]
         assert project.metadata["package_manager"] == "npm"

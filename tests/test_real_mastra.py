@@ -182,12 +182,14 @@ def test_a_real_mastra_project_is_observed_with_each_exporter(platform: ServedPl
         assert [e["level"] for e in errors] == ["error"], errors  # printed and exported: once
         assert errors[0]["source"] != "stdout"  # the exporter's copy
 
-    # Metrics of the three runs, and the server's own output read as records.
-    metrics = wait_for(
-        "metrics",
-        lambda: platform.get(f"/api/projects/{pid}/metrics", params={"limit": 200})["items"],
-    )
-    assert {m["name"] for m in metrics}, metrics
+        def metrics_of_trace(trace_id: str = trace_id) -> list[dict[str, Any]]:
+            page = platform.get(f"/api/projects/{pid}/metrics", params={"limit": 1000})
+            return [m for m in page["items"] if m.get("trace_id") == trace_id]
+
+        metrics = wait_for(f"{exporter}: the workflow's metrics", metrics_of_trace)
+        assert "mastra_workflow_duration_ms" in {m["name"] for m in metrics}, (exporter, metrics)
+
+    # The server's own output, read as records.
     printed = platform.get(
         f"/api/projects/{pid}/logs", params={"text": "Mastra API running", "limit": 20}
     )["items"]
