@@ -186,6 +186,23 @@ async def test_project_ids_must_be_safe_folder_names(storage: LocalFileStorage) 
     assert [f.path.split("/")[1] for f in await storage.list("spans/")] == ["unknown"]
 
 
+async def test_encoded_lines_are_batched_as_they_are_and_a_bad_one_refuses_all(
+    storage: LocalFileStorage,
+) -> None:
+    writer = ObservabilityWriter(storage, batch_size=3)
+    lines = [json.dumps({"id": str(i), "project_id": "p1"}).encode() + b"\n" for i in range(4)]
+    await writer.record_encoded(EventType.LOG, "p1", lines)
+    assert writer.pending_events == 1  # three written as a full batch
+    for bad in (b'{"id": "x"}', b'{}\n{"id": "forged"}\n', b"", b"\n"):
+        with pytest.raises(InvalidInput):
+            await writer.record_encoded(EventType.LOG, "p1", [lines[0], bad])
+    assert writer.pending_events == 1  # nothing of a refused call was taken
+    with pytest.raises(InvalidInput):
+        await writer.record_encoded(EventType.LOG, "../etc", lines)
+    await writer.flush()
+    assert [r["id"] for r in await _records(storage, "logs/p1/")] == ["0", "1", "2", "3"]
+
+
 async def test_write_batch_writes_one_file_and_returns_its_path(
     storage: LocalFileStorage,
 ) -> None:

@@ -13,7 +13,7 @@ from mastra_admin.core.events import Log
 from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.models import Route
 from mastra_admin.routers.caddy import CaddyEdgeRouter
-from mastra_admin.routers.caddy._access_log import access_log_record
+from mastra_admin.routers.caddy._access_log import access_log_line, access_log_record
 from mastra_admin.routers.caddy._hosts import EdgeHost
 
 from .conftest import AppFactory, RouterFactory, host_of, send_through, wait_for
@@ -123,6 +123,47 @@ def test_malformed_or_foreign_lines_make_no_record() -> None:
     assert access_log_record(b'{"request": 3}', lookup) is None
     foreign = {**line, "request": {**line["request"], "host": "other.localhost"}}  # type: ignore[dict-item]
     assert access_log_record(json.dumps(foreign).encode(), lookup) is None
+    # Hostile values: no time, a time past any clock, a NaN, an integer past 64 bits,
+    # a line that is not UTF-8, a nested structure where a number belongs.
+    for bad in (
+        {**line, "ts": None},
+        {**line, "ts": 1e300},
+        {**line, "duration": -1},
+        {**line, "status": 10**30},
+        {**line, "status": 1000},
+        {**line, "size": -5},
+        {**line, "size": {"a": 1}},
+    ):
+        assert access_log_record(json.dumps(bad).encode(), lookup) is None, bad
+    assert access_log_record(b'{"ts": NaN, "request": {"host": "known.localhost"}}', lookup) is None
+    invalid_utf8 = json.dumps(line).encode().replace(b"/x", b"/\xff")
+    assert access_log_record(invalid_utf8, lookup) is None
+
+
+def test_an_encoded_line_is_the_record_and_one_line_of_json() -> None:
+    """What ``ship`` hands the writer: the record itself, one line, whatever the
+    request's path held (quotes, newlines, control characters, non-ASCII)."""
+    edge = EdgeHost("known.localhost", "r", "d", "p")
+    path = '/a"b\\c\n{"id":"forged"}\u2028\x00é?token=s3cret'
+    line = json.dumps(
+        {
+            "ts": 1_700_000_000.25,
+            "request": {"method": "GET", "host": "known.localhost", "uri": path},
+            "status": 200,
+            "duration": 0.5,
+            "size": 5,
+        }
+    ).encode()
+    made = access_log_line(line, {"known.localhost": edge}.get)
+    assert made is not None
+    project_id, encoded = made
+    assert project_id == "p"
+    assert encoded.endswith(b"\n")
+    assert encoded.count(b"\n") == 1
+    assert json.loads(encoded) == access_log_record(line, {"known.localhost": edge}.get)
+    assert json.loads(encoded)["attributes"]["path"] == path.split("?")[0]
+    assert json.loads(encoded)["id"] != "forged"
+    assert b"s3cret" not in encoded
 
 
 async def test_without_file_storage_there_are_no_access_logs(

@@ -27,15 +27,23 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from mastra_admin.core.events import EventType, LogLevel
 from mastra_admin.core.observability_writer import ObservabilityWriter
 from mastra_admin.routers.caddy._hosts import EdgeHost, host_of_header
 
-__all__ = ["ROLL_KEEP", "ROLL_SIZE_MB", "AccessLogTail", "access_log_record", "ship"]
+__all__ = [
+    "ROLL_KEEP",
+    "ROLL_SIZE_MB",
+    "AccessLogTail",
+    "access_log_line",
+    "access_log_record",
+    "ship",
+]
 
 ROLL_SIZE_MB = 16
 ROLL_KEEP = 2
@@ -122,44 +130,59 @@ class AccessLogTail:
             self._file = None
 
 
-def _level(status: int) -> str:
-    if status >= 500:
-        return LogLevel.ERROR.value
-    if status >= 400:
-        return LogLevel.WARN.value
-    return LogLevel.INFO.value
+_INFO, _WARN, _ERROR = LogLevel.INFO.value, LogLevel.WARN.value, LogLevel.ERROR.value
+_LATEST_TS = 1e11
+"""Seconds since 1970 past any real clock (year 5138): a larger ``ts`` is not a time."""
 
 
 def access_log_record(
     line: bytes, lookup: Callable[[str], EdgeHost | None]
 ) -> dict[str, Any] | None:
-    """The runtime-log record of one access-log line (a ``Log`` as JSON: the writer
-    takes mappings as they are, which costs a third of building the model), or
-    ``None`` for a line that is not a request to a routed host (a scanner's 404, a
-    malformed line)."""
+    """The runtime-log record of one access-log line (a ``Log`` as JSON, its
+    timestamp in epoch seconds), or ``None`` for a line that is not a request to a
+    routed host (a scanner's 404, a malformed line).
+
+    Written for speed (it runs once per request, beside a busy Caddy): each value is
+    checked for its exact type instead of converted."""
     try:
-        entry: Any = json.loads(line)
+        entry: Any = orjson.loads(line)
         request = entry["request"]
-        host = host_of_header(str(request.get("host", "")))
+        raw_host, method, uri, proto = (
+            request.get("host"),
+            request.get("method", ""),
+            request.get("uri", ""),
+            request.get("proto", ""),
+        )
+        ts, duration_s = entry["ts"], entry.get("duration", 0.0)
+        status, size = entry.get("status", 0), entry.get("size", 0)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None
+    if not (type(raw_host) is type(method) is type(uri) is type(proto) is str):
+        return None
+    if not (type(status) is int and 100 <= status <= 599 and type(size) is int and size >= 0):
+        return None
+    if not (type(ts) in _NUMBER and 0 <= ts < _LATEST_TS):
+        return None
+    if not (type(duration_s) in _NUMBER and 0 <= duration_s < _LATEST_TS):
+        return None
+    edge = lookup(raw_host)  # Caddy's host as it is, in the common case
+    host = raw_host
+    if edge is None:
+        host = host_of_header(raw_host)
         edge = lookup(host) if host else None
         if edge is None:
             return None
-        status = int(entry.get("status", 0))
-        method = str(request.get("method", ""))[:16]
-        path = str(request.get("uri", "")).split("?", 1)[0][:2048]
-        duration_ms = round(float(entry.get("duration", 0.0)) * 1000, 3)
-        size = int(entry.get("size", 0))
-        at = datetime.fromtimestamp(float(entry["ts"]), UTC).isoformat()
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
-        return None
+    method, proto = method[:16], proto[:16]
+    path = uri.split("?", 1)[0][:2048]
+    duration_ms = round(duration_s * 1000, 3)
     return {
         # The line itself names the record: a line read twice is one row.
         "id": hashlib.blake2b(line, digest_size=16).hexdigest(),
         "project_id": edge.project_id,
         "deployment_id": edge.deployment_id,
-        "level": _level(status),
+        "level": _ERROR if status >= 500 else _WARN if status >= 400 else _INFO,
         "message": f"{method} {path} {status} {duration_ms:.1f} ms",
-        "timestamp": at,
+        "timestamp": repr(float(ts)),
         "source": SOURCE,
         "attributes": {
             "status": status,
@@ -168,9 +191,22 @@ def access_log_record(
             "bytes": size,
             "method": method,
             "host": host,
-            "proto": str(request.get("proto", ""))[:16],
+            "proto": proto,
         },
     }
+
+
+_NUMBER = (int, float)
+
+
+def access_log_line(
+    line: bytes, lookup: Callable[[str], EdgeHost | None]
+) -> tuple[str, bytes] | None:
+    """``access_log_record`` as ``(project_id, the record as one JSON line)``."""
+    record = access_log_record(line, lookup)
+    if record is None:
+        return None
+    return record["project_id"], orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 async def ship(
@@ -184,10 +220,13 @@ async def ship(
         lines = await asyncio.to_thread(tail.read)
         if not lines:
             break
+        by_project: dict[str, list[bytes]] = {}
         for line in lines:
-            record = access_log_record(line, lookup)
-            if record is not None:
-                await writer.record(EventType.LOG, record)
-                written += 1
+            made = access_log_line(line, lookup)
+            if made is not None:
+                by_project.setdefault(made[0], []).append(made[1])
+        for project_id, encoded in by_project.items():
+            await writer.record_encoded(EventType.LOG, project_id, encoded)
+            written += len(encoded)
     await asyncio.to_thread(tail.commit)
     return written
