@@ -15,6 +15,7 @@ runs as an unprivileged user who must be able to traverse them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -27,16 +28,49 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 import psutil
 
+from mastra_admin.core.models import Build, BuildStatus
 from mastra_admin.core.testing.projects import write_mastra_project
 from mastra_admin.core.testing.runner import leftover_processes
+
+if TYPE_CHECKING:
+    from mastra_admin.core.admin import MastraAdmin
+
+T = TypeVar("T")
+
+
+async def eventually(
+    what: str, check: Callable[[], Awaitable[T | None]], within: float = 60.0
+) -> T:
+    """``check()``'s first truthy value, asked every 0.1 s for ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_build(admin: MastraAdmin, user_id: str, build: Build) -> Build:
+    """The build once final; it must have succeeded (else its log is the message)."""
+
+    async def final() -> Build | None:
+        current = await admin.get_build(user_id, build.id)
+        return current if current.status.is_terminal else None
+
+    done = await eventually(f"build {build.id}", final, within=180)
+    assert done.status is BuildStatus.SUCCEEDED, await admin.get_build_log(user_id, build.id)
+    return done
+
 
 __all__ = [
     "FINAL_BUILD_STATES",

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -33,16 +32,14 @@ from mastra_admin.core.inputs import (
     SetEnvVar,
     UpdateDeployment,
 )
-from mastra_admin.core.models import Build, BuildStatus, DeploymentStatus, DeploymentType
+from mastra_admin.core.models import DeploymentStatus, DeploymentType
 from mastra_admin.core.observability import IngestionWorker, LogQuery, TraceQuery
 from mastra_admin.core.settings import load_settings
 from mastra_admin.core.testing.runner import leftover_processes
 
-from ._platform import free_port, new_root, remove_root, write_projects
+from ._platform import eventually, free_port, new_root, remove_root, wait_build, write_projects
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -58,19 +55,6 @@ class Embedded:
             return await client.request(
                 method, f"http://127.0.0.1:{self.router_port}{path}", headers={"Host": host}, **kw
             )
-
-
-async def eventually(
-    what: str, check: Callable[[], Awaitable[T | None]], within: float = 60.0
-) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -105,16 +89,6 @@ async def embedded(pg_database_url: str) -> AsyncIterator[Embedded]:
         await ingestion.stop(drain=False)
         await admin.close()
         remove_root(root)
-
-
-async def wait_build(admin: MastraAdmin, user_id: str, build: Build) -> Build:
-    async def final() -> Build | None:
-        current = await admin.get_build(user_id, build.id)
-        return current if current.status.is_terminal else None
-
-    done = await eventually(f"build {build.id}", final, within=180)
-    assert done.status is BuildStatus.SUCCEEDED, await admin.get_build_log(user_id, build.id)
-    return done
 
 
 @dataclass

@@ -26,6 +26,7 @@ from mastra_admin.core.plugins import (
     ProviderSpec,
     hookspec_names,
 )
+from mastra_admin.core.recovery import CrashRecord, DeploymentEvent, DeploymentEventKind
 from mastra_admin.core.settings import load_settings
 from mastra_admin.core.testing.memory import InMemoryAdminStorage
 
@@ -58,6 +59,12 @@ class Recorder:
         self, deployment: Deployment, previous: DeploymentStatus
     ) -> None:
         self.calls.append(("status", {"deployment": deployment, "previous": previous}))
+
+    @hookimpl
+    async def mastra_admin_deployment_event(
+        self, event: DeploymentEvent, deployment: Deployment
+    ) -> None:
+        self.calls.append(("event", {"event": event, "deployment": deployment}))
 
 
 class Failing:
@@ -226,6 +233,24 @@ async def test_hook_mastra_admin_deployment_status_changed(
     assert recorder.calls == [
         ("status", {"deployment": deployment, "previous": DeploymentStatus.BUILDING})
     ]
+
+
+async def test_hook_mastra_admin_deployment_event(
+    manager: PluginManager, recorder: Recorder
+) -> None:
+    admin = MastraAdmin(storage=InMemoryAdminStorage(), plugins=manager)
+    _, deployment, _ = _models()
+    event = DeploymentEvent(
+        kind=DeploymentEventKind.CRASHED,
+        deployment_id=deployment.id,
+        project_id=deployment.project_id,
+        message="server crashed: exited with code 1",
+        crashes=[CrashRecord(reason="exited with code 1", exit_code=1)],
+    )
+
+    await admin.context.hooks.deployment_event(event=event, deployment=deployment)
+
+    assert recorder.calls == [("event", {"event": event, "deployment": deployment})]
 
 
 # --- hooks stay documented and tested -------------------------------------------------------

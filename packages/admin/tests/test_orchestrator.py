@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -16,7 +17,13 @@ import pytest
 
 from mastra_admin.core.admin import MastraAdmin
 from mastra_admin.core.hookspecs import hookimpl
-from mastra_admin.core.inputs import CreateDeployment, CreateProject, CreateTeam, SetEnvVar
+from mastra_admin.core.inputs import (
+    CreateDeployment,
+    CreateProject,
+    CreateTeam,
+    RollbackRequest,
+    SetEnvVar,
+)
 from mastra_admin.core.licence import LicenceValidator
 from mastra_admin.core.models import (
     Build,
@@ -32,7 +39,8 @@ from mastra_admin.core.models import (
 )
 from mastra_admin.core.orchestrator import INTERRUPTED, BuildOrchestrator
 from mastra_admin.core.plugins import PluginManager
-from mastra_admin.core.settings import BuildSettings, MastraAdminSettings
+from mastra_admin.core.recovery import DeploymentEvent, DeploymentEventKind
+from mastra_admin.core.settings import BuildSettings, MastraAdminSettings, RecoverySettings
 from mastra_admin.core.storage import BuildUpdate, DeploymentUpdate
 from mastra_admin.core.testing.fakes import FakeRouter, FakeRunner
 from mastra_admin.core.testing.memory import InMemoryAdminStorage
@@ -46,6 +54,7 @@ class Recorder:
     def __init__(self) -> None:
         self.finished: list[tuple[str, BuildStatus]] = []
         self.status_changes: list[tuple[DeploymentStatus, DeploymentStatus]] = []
+        self.events: list[DeploymentEvent] = []
 
     @hookimpl
     def mastra_admin_build_finished(self, build: Build, deployment: Deployment) -> None:
@@ -56,6 +65,10 @@ class Recorder:
         self, deployment: Deployment, previous: DeploymentStatus
     ) -> None:
         self.status_changes.append((previous, deployment.status))
+
+    @hookimpl
+    def mastra_admin_deployment_event(self, event: DeploymentEvent) -> None:
+        self.events.append(event)
 
 
 @dataclass
@@ -122,16 +135,19 @@ SiteFactory = Callable[..., Awaitable[Site]]
 
 @pytest.fixture
 async def make_site(make_admin: AdminFactory, enterprise_licence: LicenceValidator) -> SiteFactory:
-    async def make(**build_settings: Any) -> Site:
+    async def make(recovery: RecoverySettings | None = None, **build_settings: Any) -> Site:
         recorder = Recorder()
         plugins = PluginManager(builtins=False)
         plugins.register(recorder, "recorder")
         settings = MastraAdminSettings(
-            builds=BuildSettings(**{"poll_interval_s": 0.05, **build_settings})
+            builds=BuildSettings(**{"poll_interval_s": 0.05, **build_settings}),
+            recovery=recovery or RecoverySettings(),
         )
         admin = await make_admin(licence=enterprise_licence, settings=settings, plugins=plugins)
         assert admin.orchestrator is not None
         admin.orchestrator.status_poll_s = 0.05
+        admin.orchestrator.exit_report_grace_s = 0.01
+        admin.orchestrator.watch_servers()
         root, _ = await admin.bootstrap_admin("root@example.com")
         team = await admin.create_team(root.id, CreateTeam(name="Search"))
         project = await admin.create_project(
@@ -516,7 +532,144 @@ async def test_health_refresh_records_stats_and_notices_a_dead_server(site: Site
     gone = await site.storage.servers.get(server.id)
     assert gone is not None
     assert gone.stopped_at is not None
+    crashed = site.recorder.events[-1]
+    assert crashed.kind is DeploymentEventKind.CRASHED
+    assert crashed.crashes[0].reason == "the process is gone"
+    await _until(lambda: _serving_again(site, server))
+
+
+async def test_without_restarts_a_crash_fails_the_deployment(make_site: SiteFactory) -> None:
+    site = await make_site(recovery=RecoverySettings(restart=False))
+    _, server = await site.deployed()
+    await site.runner.exit(server.id, 1, "Error: boom")
     assert (await site.current()).status is DeploymentStatus.FAILED
+    assert not await site.storage.servers.list_active(site.deployment.id)
+    assert [e.kind for e in site.recorder.events] == [
+        DeploymentEventKind.CRASHED,
+        DeploymentEventKind.CRASH_LOOP,
+    ]
+
+
+async def _serving_again(site: Site, crashed: RunningServer) -> bool:
+    active = await site.storage.servers.list_active(site.deployment.id)
+    return bool(active) and active[0].id != crashed.id
+
+
+# --- crash recovery ------------------------------------------------------------------
+
+
+async def test_a_server_that_exits_is_restarted_routed_and_reported(
+    make_site: SiteFactory,
+) -> None:
+    site = await make_site(recovery=RecoverySettings(backoff_initial_s=0.05))
+    build, server = await site.deployed()
+    await site.runner.exit(server.id, 3, "Error: OPENAI_API_KEY=[masked] rejected", "at main")
+    deployment = await site.current()
+    assert deployment.status is DeploymentStatus.RUNNING  # restarting, not failed
+    await _until(lambda: _serving_again(site, server))
+    (new,) = await site.storage.servers.list_active(site.deployment.id)
+    assert new.build_id == build.id  # the same build, from its kept output
+    route = await site.router.get_route(site.deployment.id)
+    assert route is not None
+    assert route.target_port == new.port
+    deployment = await site.current()
+    assert (deployment.internal_host, deployment.internal_port) == (new.host, new.port)
+    kinds = [e.kind for e in site.recorder.events]
+    assert kinds == [DeploymentEventKind.CRASHED, DeploymentEventKind.RECOVERED]
+    crash = site.recorder.events[0].crashes[0]
+    assert (crash.exit_code, crash.server_id, crash.build_id) == (3, server.id, build.id)
+    assert crash.last_lines[-1] == "at main"
+    assert site.recorder.events[1].server_id == new.id
+    assert site.orchestrator.stats.restarts == 1
+    # Each event is a runtime log of the deployment (source "platform").
+    files = site.admin.file_storage
+    assert files is not None
+    records = [
+        json.loads(line)
+        for info in await files.list(f"logs/{site.project_id}/")
+        for line in (await files.read(info.path)).splitlines()
+    ]
+    by_event = {r["attributes"]["event"]: r for r in records if r["source"] == "platform"}
+    assert by_event["crashed"]["level"] == "error"
+    assert by_event["crashed"]["deployment_id"] == site.deployment.id
+    assert by_event["crashed"]["attributes"]["crashes"][0]["exit_code"] == 3
+    assert by_event["recovered"]["level"] == "info"
+
+
+async def test_a_crash_loop_stops_restarting_and_says_why(make_site: SiteFactory) -> None:
+    site = await make_site(recovery=RecoverySettings(backoff_initial_s=0.01, crash_loop_restarts=3))
+    _, server = await site.deployed()
+    for n in range(3):
+        await site.runner.exit(server.id, 10 + n, f"crash {n}")
+        if n < 2:
+            await _until(lambda s=server: _serving_again(site, s))
+            (server,) = await site.storage.servers.list_active(site.deployment.id)
+    deployment = await site.current()
+    assert deployment.status is DeploymentStatus.CRASH_LOOP
+    loop = site.recorder.events[-1]
+    assert loop.kind is DeploymentEventKind.CRASH_LOOP
+    assert [c.exit_code for c in loop.crashes] == [10, 11, 12]
+    assert [c.last_lines for c in loop.crashes] == [["crash 0"], ["crash 1"], ["crash 2"]]
+    assert (DeploymentStatus.RUNNING, DeploymentStatus.CRASH_LOOP) in (site.recorder.status_changes)
+    await asyncio.sleep(0.1)
+    assert not await site.storage.servers.list_active(site.deployment.id)
+    # A deploy starts afresh: running again, the crash history forgotten.
+    await site.deployed()
+    assert (await site.current()).status is DeploymentStatus.RUNNING
+    assert site.orchestrator.crashes.count(site.deployment.id) == 0
+
+
+async def test_a_server_failing_its_health_checks_is_replaced(make_site: SiteFactory) -> None:
+    site = await make_site(recovery=RecoverySettings(backoff_initial_s=0, unhealthy_checks=2))
+    _, server = await site.deployed()
+    site.runner.unhealthy.add(server.id)
+    await site.orchestrator.refresh_servers()
+    assert await site.storage.servers.list_active(site.deployment.id)  # one failure: kept
+    await site.orchestrator.refresh_servers()
+    assert server.id in site.runner.stop_calls  # stopped, not left hanging
+    await _until(lambda: _serving_again(site, server))
+    crash = site.recorder.events[0].crashes[0]
+    assert crash.reason == "failed 2 health checks in a row; stopped"
+
+
+async def test_a_stopped_deployment_is_not_restarted(make_site: SiteFactory) -> None:
+    site = await make_site(recovery=RecoverySettings(backoff_initial_s=0.2))
+    _, server = await site.deployed()
+    await site.runner.exit(server.id, 1)
+    await site.admin.stop(site.root.id, site.deployment.id)
+    await asyncio.sleep(0.4)
+    assert not await site.storage.servers.list_active(site.deployment.id)
+    assert (await site.current()).status is DeploymentStatus.STOPPED
+    assert DeploymentEventKind.RECOVERED not in [e.kind for e in site.recorder.events]
+
+
+async def test_a_restart_that_fails_counts_as_another_crash(make_site: SiteFactory) -> None:
+    site = await make_site(recovery=RecoverySettings(backoff_initial_s=0.01, crash_loop_restarts=2))
+    _, server = await site.deployed()
+    site.runner.fail_step = "health"
+    await site.runner.exit(server.id, 1, "first")
+    await _until(lambda: _status(site, DeploymentStatus.CRASH_LOOP))
+    loop = site.recorder.events[-1]
+    assert loop.crashes[-1].reason.startswith("the restart failed: ")
+    assert not await site.storage.servers.list_active(site.deployment.id)
+
+
+async def test_rollback_with_no_target_goes_to_the_previous_healthy_build(site: Site) -> None:
+    first, _ = await site.deployed()
+    await site.deployed()
+    rollback = await site.admin.rollback(site.root.id, site.deployment.id, RollbackRequest())
+    assert rollback.artifact_build_id == first.id
+    done = await site.orchestrator.run_once()
+    assert done is not None
+    assert done.status is BuildStatus.SUCCEEDED
+    # Back on the first build's output; with nothing earlier left, no target.
+    assert (await site.current()).current_build_id == rollback.id
+    again = await site.admin.rollback(site.root.id, site.deployment.id, RollbackRequest())
+    assert again.artifact_build_id != first.id
+
+
+async def _status(site: Site, status: DeploymentStatus) -> bool:
+    return (await site.current()).status is status
 
 
 async def test_the_supervisor_removes_expired_previews(make_site: SiteFactory) -> None:

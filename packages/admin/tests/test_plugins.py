@@ -70,6 +70,7 @@ def test_builtin_plugin_offers_the_core_providers() -> None:
         ("encryption", "aes-gcm"),
         ("file_storage", "local"),
         ("email", "console"),
+        ("email", "smtp"),
         ("billing", "none"),
         ("auth", "none"),
     }

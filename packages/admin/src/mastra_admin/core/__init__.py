@@ -138,6 +138,11 @@ if TYPE_CHECKING:
     from mastra_admin.core.orchestrator import (
         BuildOrchestrator,
     )
+    from mastra_admin.core.outbound import (
+        CheckedTarget,
+        DeliveryAttempt,
+        DeliveryResult,
+    )
     from mastra_admin.core.plugins import (
         PluginManager,
         ProviderContext,
@@ -160,6 +165,10 @@ if TYPE_CHECKING:
     from mastra_admin.core.settings import (
         MastraAdminSettings,
         load_settings,
+    )
+    from mastra_admin.core.smtp_email import (
+        SmtpEmailProvider,
+        SmtpEmailSettings,
     )
     from mastra_admin.core.source import (
         ProjectSource,
@@ -195,6 +204,7 @@ _WHERE: dict[str, str] = {
     "BuildOrchestrator": "orchestrator",
     "BuildStatus": "models",
     "BuildTrigger": "models",
+    "CheckedTarget": "outbound",
     "Conflict": "errors",
     "ConsoleEmailProvider": "email",
     "CreateApiToken": "inputs",
@@ -204,6 +214,8 @@ _WHERE: dict[str, str] = {
     "CreateRole": "inputs",
     "CreateTeam": "inputs",
     "CreateUser": "inputs",
+    "DeliveryAttempt": "outbound",
+    "DeliveryResult": "outbound",
     "DeployRequest": "inputs",
     "Deployment": "models",
     "DeploymentStatus": "models",
@@ -263,6 +275,8 @@ _WHERE: dict[str, str] = {
     "RunningServer": "models",
     "SetEnvVar": "inputs",
     "Slug": "inputs",
+    "SmtpEmailProvider": "smtp_email",
+    "SmtpEmailSettings": "smtp_email",
     "Team": "models",
     "TeamInstallation": "models",
     "TeamInvite": "models",
@@ -311,6 +325,7 @@ __all__ = [
     "BuildOrchestrator",
     "BuildStatus",
     "BuildTrigger",
+    "CheckedTarget",
     "Conflict",
     "ConsoleEmailProvider",
     "CreateApiToken",
@@ -320,6 +335,8 @@ __all__ = [
     "CreateRole",
     "CreateTeam",
     "CreateUser",
+    "DeliveryAttempt",
+    "DeliveryResult",
     "DeployRequest",
     "Deployment",
     "DeploymentStatus",
@@ -378,6 +395,8 @@ __all__ = [
     "RunningServer",
     "SetEnvVar",
     "Slug",
+    "SmtpEmailProvider",
+    "SmtpEmailSettings",
     "Team",
     "TeamInstallation",
     "TeamInvite",

@@ -19,6 +19,7 @@ from mastra_admin.core.encryption import AesGcmEncryption
 from mastra_admin.core.hookspecs import hookimpl
 from mastra_admin.core.local_file_storage import LocalFileStorage
 from mastra_admin.core.plugins import ProviderContext, ProviderSpec
+from mastra_admin.core.smtp_email import SmtpEmailProvider, SmtpEmailSettings
 
 __all__ = [
     "AesGcmSettings",
@@ -91,6 +92,11 @@ def _console_email(
     return ConsoleEmailProvider(keep=settings.keep)
 
 
+async def _smtp_email(settings: SmtpEmailSettings, context: ProviderContext) -> SmtpEmailProvider:
+    # The provider reads ca_file (if any) into its TLS context: blocking disk work.
+    return await asyncio.to_thread(SmtpEmailProvider, settings)
+
+
 def _no_billing(settings: NoSettings, context: ProviderContext) -> NoBillingProvider:
     return NoBillingProvider()
 
@@ -122,6 +128,13 @@ def mastra_admin_providers() -> list[ProviderSpec]:
             settings_model=ConsoleEmailSettings,
             factory=_console_email,
             description="Logs every message instead of sending it.",
+        ),
+        ProviderSpec(
+            kind="email",
+            name="smtp",
+            settings_model=SmtpEmailSettings,
+            factory=_smtp_email,
+            description="Sends plain-text UTF-8 mail through an SMTP server (STARTTLS or TLS).",
         ),
         ProviderSpec(
             kind="billing",

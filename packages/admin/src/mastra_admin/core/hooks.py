@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mastra_admin.core.models import Build, Deployment, DeploymentStatus, Project
     from mastra_admin.core.plugins import PluginManager
+    from mastra_admin.core.recovery import DeploymentEvent
 
 __all__ = ["Hooks"]
 
@@ -58,3 +59,8 @@ class Hooks:
         await self.fire(
             "mastra_admin_deployment_status_changed", deployment=deployment, previous=previous
         )
+
+    async def deployment_event(self, *, event: DeploymentEvent, deployment: Deployment) -> None:
+        """``mastra_admin_deployment_event``: a server crashed, restarted, recovered or
+        went into a crash loop."""
+        await self.fire("mastra_admin_deployment_event", event=event, deployment=deployment)

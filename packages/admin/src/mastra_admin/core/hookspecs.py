@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mastra_admin.core.admin import MastraAdmin
     from mastra_admin.core.models import Build, Deployment, DeploymentStatus, Project
     from mastra_admin.core.plugins import ProviderSpec
+    from mastra_admin.core.recovery import DeploymentEvent
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -110,6 +111,21 @@ def mastra_admin_deployment_status_changed(
     :param admin: the ``MastraAdmin``.
     :param deployment: the deployment with its new status.
     :param previous: the status it had before.
+    :calling: all implementations; async-capable; errors are logged, not raised.
+    :since: 0.1.0
+    """
+
+
+@hookspec
+def mastra_admin_deployment_event(
+    admin: MastraAdmin, event: DeploymentEvent, deployment: Deployment
+) -> Awaitable[None] | None:
+    """Called when a deployment's server crashed, was restarted, recovered or went
+    into a crash loop (``event.kind``), after the event was recorded.
+
+    :param admin: the ``MastraAdmin``.
+    :param event: what happened, with the crashes' exit codes and last log lines.
+    :param deployment: the deployment as it is after the event.
     :calling: all implementations; async-capable; errors are logged, not raised.
     :since: 0.1.0
     """

@@ -581,17 +581,29 @@ class DeployRequest(Input):
 
 class RollbackRequest(Input):
     """Back to a succeeded build, named by its id or by the commit it built (the
-    newest succeeded build of that commit; 7 to 40 hex digits)."""
+    newest succeeded build of that commit; 7 to 40 hex digits); with neither, back to
+    the newest succeeded build before the current one whose output is still kept (the
+    previous healthy build)."""
 
-    model_config = ConfigDict(json_schema_extra=_one_of_fields("build_id", "commit_sha"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["build_id", "commit_sha"],
+                "properties": {
+                    "build_id": {"not": {"type": "null"}},
+                    "commit_sha": {"not": {"type": "null"}},
+                },
+            }
+        }
+    )
 
     build_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
     commit_sha: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{7,40}$")
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
-        if (self.build_id is None) == (self.commit_sha is None):
-            raise ValueError("give exactly one of build_id and commit_sha")
+        if self.build_id is not None and self.commit_sha is not None:
+            raise ValueError("give at most one of build_id and commit_sha")
         return self
 
 

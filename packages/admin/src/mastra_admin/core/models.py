@@ -143,6 +143,8 @@ class DeploymentStatus(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
     FAILED = "failed"
+    CRASH_LOOP = "crash_loop"
+    """Its server crashed again and again: restarting stopped until the next deploy."""
 
 
 class BuildTrigger(StrEnum):

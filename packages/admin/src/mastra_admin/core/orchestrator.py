@@ -17,6 +17,7 @@ import contextlib
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,9 @@ from uuid import uuid4
 import structlog
 
 from mastra_admin.core.build_logs import BuildLogs
+from mastra_admin.core.build_steps import mask_secrets
 from mastra_admin.core.errors import BuildFailed, MastraAdminError, NotFound
+from mastra_admin.core.events import EventType
 from mastra_admin.core.models import (
     Build,
     BuildStatus,
@@ -38,6 +41,14 @@ from mastra_admin.core.models import (
     RunningServer,
     Team,
     utcnow,
+)
+from mastra_admin.core.observability_writer import write_batch
+from mastra_admin.core.recovery import (
+    CrashPolicy,
+    CrashRecord,
+    DeploymentEvent,
+    DeploymentEventKind,
+    event_log_record,
 )
 from mastra_admin.core.router import RouteConfig
 from mastra_admin.core.runner import BuildArtifact, BuildContext, LogSink, ServerExit
@@ -92,6 +103,9 @@ class OrchestratorStats:
     cancelled: int = 0
     recovered_builds: int = 0
     detached_servers: int = 0
+    crashes: int = 0
+    restarts: int = 0
+    """Crashed servers restarted and healthy again."""
     last_error: str | None = None
     active: set[str] = field(default_factory=set)
 
@@ -154,6 +168,9 @@ class BuildOrchestrator:
     """
 
     status_poll_s: float = 0.5
+    exit_report_grace_s: float = 30.0
+    """How long health rounds wait for the runner's exit report of a dead server it
+    watches (``ProjectRunner.reports_exit_of``) before declaring it gone themselves."""
     """How often a running build's status is checked (cancel from another process)."""
 
     def __init__(self, deployments: Deployments, *, worker_id: str | None = None) -> None:
@@ -168,6 +185,10 @@ class BuildOrchestrator:
         self._slots = asyncio.Semaphore(limit if limit is not None else 1_000_000)
         self._stopping = False
         self._listening = False
+        self.crashes = CrashPolicy(self.context.settings.recovery)
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._unhealthy: dict[str, int] = {}
+        self._dead_since: dict[str, float] = {}
 
     @property
     def context(self) -> ServiceContext:
@@ -199,11 +220,16 @@ class BuildOrchestrator:
             for n in range(self.settings.workers)
         ]
         self._supervisor = asyncio.create_task(self._supervise(), name="build-supervisor")
+        self.watch_servers()
+        _log.info("orchestrator.started", worker_id=self.worker_id, workers=len(self._workers))
+
+    def watch_servers(self) -> None:
+        """Hear of servers that end unasked as the runner sees it (``start`` does this;
+        idempotent): a crash is then recovered at once, not at the next health round."""
         runner = self.context.runner
         if runner is not None and not self._listening:
             runner.add_exit_listener(self._server_exited)
             self._listening = True
-        _log.info("orchestrator.started", worker_id=self.worker_id, workers=len(self._workers))
 
     async def stop(self) -> None:
         """Stop workers and supervisor. Builds in progress are interrupted (their
@@ -215,13 +241,18 @@ class BuildOrchestrator:
         tasks = [job.task for job in self._jobs.values() if job.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        background = [*self._workers, *([self._supervisor] if self._supervisor else [])]
+        background = [
+            *self._workers,
+            *([self._supervisor] if self._supervisor else []),
+            *self._restarts.values(),
+        ]
         for task in background:
             task.cancel()
         if background:
             await asyncio.gather(*background, return_exceptions=True)
         self._workers = []
         self._supervisor = None
+        self._restarts.clear()
         _log.info("orchestrator.stopped", worker_id=self.worker_id)
 
     def wake(self) -> None:
@@ -472,6 +503,7 @@ class BuildOrchestrator:
             public_url = route.public_url
             await sink(f"==> routed {public_url} to the new server")
         job.committed = True  # traffic goes to the new server: no undoing from here
+        self._forget_crashes(deployment.id)
         for old in await storage.servers.list_active(deployment.id):
             if old.id != server.id:
                 if router is not None:
@@ -701,7 +733,28 @@ class BuildOrchestrator:
             stats = await runner.stats(server)
             now = utcnow()
             if not stats.alive:
-                await self._mark_gone(server)
+                self._unhealthy.pop(server.id, None)
+                # A runner that reports exits as they happen says more (the exit code,
+                # the last lines): its report is awaited, for a while.
+                dead_since = self._dead_since.setdefault(server.id, time.monotonic())
+                waited = time.monotonic() - dead_since
+                if runner.reports_exit_of(server) and waited < self.exit_report_grace_s:
+                    continue
+                self._dead_since.pop(server.id, None)
+                await self._mark_gone(server, CrashRecord(reason="the process is gone"))
+                continue
+            self._dead_since.pop(server.id, None)
+            failed = 0 if stats.healthy else self._unhealthy.get(server.id, 0) + 1
+            self._unhealthy[server.id] = failed
+            limit = self.context.settings.recovery.unhealthy_checks
+            if failed >= limit and await self._is_current(server):
+                self._unhealthy.pop(server.id, None)
+                await self._stop_server(server)
+                await self._mark_gone(
+                    server,
+                    CrashRecord(reason=f"failed {failed} health checks in a row; stopped"),
+                    stopped=True,
+                )
                 continue
             await storage.servers.update(
                 server.id,
@@ -730,25 +783,241 @@ class BuildOrchestrator:
             out_of_memory=exit.out_of_memory,
             last_lines=exit.log_tail[-5:],
         )
-        await self._mark_gone(server)
-
-    async def _mark_gone(self, server: RunningServer) -> None:
-        storage = self.context.storage
-        await storage.servers.update(
-            server.id,
-            RunningServerUpdate(stopped_at=utcnow(), health_status=HealthStatus.STOPPED),
+        await self._mark_gone(
+            server,
+            CrashRecord(
+                at=exit.at,
+                reason=exit.reason,
+                exit_code=exit.exit_code,
+                out_of_memory=exit.out_of_memory,
+                last_lines=exit.log_tail,
+            ),
         )
+
+    async def _mark_gone(
+        self, server: RunningServer, crash: CrashRecord | None = None, *, stopped: bool = False
+    ) -> None:
+        """Record a server gone; when it served its deployment, that is a crash: the
+        recovery policy restarts it or declares a crash loop (without a ``crash``, at
+        start-up, the deployment is marked failed)."""
+        storage = self.context.storage
+        if not stopped:
+            await storage.servers.update(
+                server.id,
+                RunningServerUpdate(stopped_at=utcnow(), health_status=HealthStatus.STOPPED),
+            )
         self.stats.detached_servers += 1
         _log.warning("server.gone", server_id=server.id, deployment_id=server.deployment_id)
         deployment = await storage.deployments.get(server.deployment_id)
+        if deployment is None or not await self._is_current(server, deployment):
+            return
+        if crash is None:
+            await self._set_deployment(deployment, DeploymentUpdate(status=DeploymentStatus.FAILED))
+            return
+        await self._crashed(
+            deployment,
+            crash.model_copy(update={"server_id": server.id, "build_id": server.build_id}),
+        )
+
+    async def _is_current(
+        self, server: RunningServer, deployment: Deployment | None = None
+    ) -> bool:
+        """Whether ``server`` is what its running deployment serves (not a server being
+        replaced by a build in progress here)."""
+        if deployment is None:
+            deployment = await self.context.storage.deployments.get(server.deployment_id)
         switching = any(j.build.deployment_id == server.deployment_id for j in self._jobs.values())
-        if (
+        return (
             not switching
             and deployment is not None
             and deployment.current_build_id == server.build_id
             and deployment.status is DeploymentStatus.RUNNING
+        )
+
+    # --- crash recovery ---------------------------------------------------------------
+
+    def _forget_crashes(self, deployment_id: str) -> None:
+        """A deploy or rollback took over: no restart pending, no crash history."""
+        self.crashes.reset(deployment_id)
+        pending = self._restarts.pop(deployment_id, None)
+        if pending is not None and pending is not asyncio.current_task():
+            pending.cancel()
+
+    async def _crashed(self, deployment: Deployment, crash: CrashRecord) -> None:
+        delay = self.crashes.crashed(deployment.id, crash)
+        restarts = self.crashes.count(deployment.id)
+        self.stats.crashes += 1
+        if delay is None:
+            recent = self.crashes.recent(deployment.id)
+            what = (
+                f"crashed {restarts} times within "
+                f"{self.context.settings.recovery.crash_loop_window_s:g} s: a crash loop"
+                if self.context.settings.recovery.restart
+                else "crashed (restarting is off)"
+            )
+            await self._event(
+                DeploymentEventKind.CRASHED,
+                deployment,
+                f"server crashed: {crash.reason}",
+                crashes=[crash],
+                restarts=restarts,
+            )
+            deployment = await self._set_deployment(
+                deployment,
+                DeploymentUpdate(
+                    status=DeploymentStatus.CRASH_LOOP
+                    if self.context.settings.recovery.restart
+                    else DeploymentStatus.FAILED
+                ),
+            )
+            await self._event(
+                DeploymentEventKind.CRASH_LOOP,
+                deployment,
+                f"server {what}; not restarted until the next deploy or rollback",
+                crashes=recent,
+                restarts=restarts,
+            )
+            return
+        await self._event(
+            DeploymentEventKind.CRASHED,
+            deployment,
+            f"server crashed: {crash.reason}; restarting in {delay:g} s",
+            crashes=[crash],
+            restarts=restarts,
+            next_restart_in_s=delay,
+        )
+        previous = self._restarts.pop(deployment.id, None)
+        if previous is not None and previous is not asyncio.current_task():
+            previous.cancel()
+        self._restarts[deployment.id] = asyncio.create_task(
+            self._restart_later(deployment.id, crash.build_id or "", delay),
+            name=f"restart-{deployment.id}",
+        )
+
+    async def _restart_later(self, deployment_id: str, build_id: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            await self._restart(deployment_id, build_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.exception("server.restart_failed", deployment_id=deployment_id, error=str(exc))
+        finally:
+            if self._restarts.get(deployment_id) is asyncio.current_task():
+                del self._restarts[deployment_id]
+
+    async def _restart(self, deployment_id: str, build_id: str) -> None:
+        """Start the deployment's current build again from its kept output and point
+        its route at it: the same steps as a deploy's last ones, without a build."""
+        storage = self.context.storage
+        deployment, project, team = await self.deployments.load_deployment(deployment_id)
+        if (
+            deployment.status is not DeploymentStatus.RUNNING
+            or deployment.current_build_id != build_id
+            or any(j.build.deployment_id == deployment_id for j in self._jobs.values())
+            or await storage.servers.list_active(deployment_id)
         ):
-            await self._set_deployment(deployment, DeploymentUpdate(status=DeploymentStatus.FAILED))
+            return  # stopped, redeployed or restarted meanwhile: nothing to recover
+        build = await storage.builds.get(build_id)
+        runner = self.context.require_runner()
+        lines: deque[str] = deque(maxlen=20)
+        env, secrets = await self.deployments.build_env(deployment, project)
+        mask = mask_secrets(secrets)
+
+        async def keep(line: str) -> None:
+            lines.append(mask(line))
+
+        started: RunningServer | None = None
+        try:
+            if build is None:
+                raise BuildFailed("start", f"build {build_id} is gone")
+            artifact = await runner.has_artifact(build.artifact_build_id or build.id)
+            if artifact is None:
+                raise BuildFailed("start", "the build's output is no longer kept")
+            source = await self.context.require_source().source_for(project)
+            ctx = BuildContext(
+                build=build,
+                deployment=deployment,
+                project=project,
+                source=source,
+                env=env,
+                secrets=secrets,
+            )
+            started = await runner.start(ctx, artifact, keep)
+            server = await storage.servers.create(started)
+            started = server
+            router = self.context.router
+            if router is not None:
+                await router.register_route(
+                    RouteConfig(
+                        deployment_id=deployment.id,
+                        project_id=project.id,
+                        subdomain=self.deployments.subdomain_for(team, project, deployment),
+                        target_host=server.host,
+                        target_port=server.port,
+                    )
+                )
+        except MastraAdminError as exc:
+            if started is not None:
+                await self._stop_server(started)
+            current = await storage.deployments.get(deployment_id)
+            if current is not None and current.status is DeploymentStatus.RUNNING:
+                await self._crashed(
+                    current,
+                    CrashRecord(
+                        reason=f"the restart failed: {exc.message}",
+                        build_id=build_id,
+                        last_lines=list(lines),
+                    ),
+                )
+            return
+        current = await storage.deployments.get(deployment_id)
+        if current is None or current.status is not DeploymentStatus.RUNNING:
+            await self._stop_server(server)  # stopped while it started
+            return
+        deployment = await self._set_deployment(
+            current, DeploymentUpdate(internal_host=server.host, internal_port=server.port)
+        )
+        self.stats.restarts += 1
+        await self._event(
+            DeploymentEventKind.RECOVERED,
+            deployment,
+            f"server restarted and healthy on {server.host}:{server.port}",
+            restarts=self.crashes.count(deployment_id),
+            server_id=server.id,
+        )
+
+    async def _event(
+        self,
+        kind: DeploymentEventKind,
+        deployment: Deployment,
+        message: str,
+        **fields: Any,
+    ) -> None:
+        """Record the event in the deployment's runtime logs and tell the plugins."""
+        event = DeploymentEvent(
+            kind=kind,
+            deployment_id=deployment.id,
+            project_id=deployment.project_id,
+            message=message,
+            **fields,
+        )
+        log = _log.warning if kind is not DeploymentEventKind.RECOVERED else _log.info
+        log(
+            f"deployment.{kind.value}",
+            deployment_id=deployment.id,
+            message=message,
+            restarts=event.restarts,
+        )
+        files = self.context.file_storage
+        if files is not None:
+            try:
+                await write_batch(
+                    files, EventType.LOG, deployment.project_id, [event_log_record(event)]
+                )
+            except MastraAdminError as exc:
+                _log.warning("deployment.event_not_recorded", error=exc.message)
+        await self.context.hooks.deployment_event(event=event, deployment=deployment)
 
     async def recover(self) -> None:
         """At start: re-attach servers that still run, mark the others stopped, and

@@ -134,6 +134,7 @@ EVENT_HOOKS: frozenset[str] = frozenset(
         "mastra_admin_startup",
         "mastra_admin_shutdown",
         "mastra_admin_build_finished",
+        "mastra_admin_deployment_event",
         "mastra_admin_deployment_status_changed",
     }
 )

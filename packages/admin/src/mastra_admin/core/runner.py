@@ -168,6 +168,13 @@ class ProjectRunner(ABC):
         listeners: list[ExitListener] = self.__dict__.setdefault("_exit_listeners", [])
         listeners.append(listener)
 
+    def reports_exit_of(self, server: RunningServer) -> bool:
+        """Whether this runner will ``report_exit`` when ``server`` ends (it watches the
+        process itself): the core's health round then waits for that report, which
+        says more (the exit code, the last lines), before it declares the server gone.
+        ``False`` unless a runner says otherwise."""
+        return False
+
     async def report_exit(self, exit: ServerExit) -> None:
         """Tell every listener; one that fails is logged, never the runner's problem."""
         for listener in list(self.__dict__.get("_exit_listeners", ())):

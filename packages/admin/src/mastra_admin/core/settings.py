@@ -48,6 +48,7 @@ __all__ = [
     "DomainSettings",
     "MastraAdminSettings",
     "ProviderSection",
+    "RecoverySettings",
     "describe_validation_error",
     "load_settings",
 ]
@@ -92,6 +93,34 @@ class BuildSettings(BaseModel):
     keep_successful: int = Field(default=3, ge=1, description="Build outputs kept per deployment.")
     stop_grace_s: float = Field(default=10.0, ge=0, description="SIGTERM to SIGKILL.")
     health_interval_s: float = Field(default=15.0, gt=0, description="Server health refresh.")
+
+
+class RecoverySettings(BaseModel):
+    """What happens when a deployment's server crashes: it is restarted after a
+    backoff (doubling from ``backoff_initial_s`` up to ``backoff_max_s``), unless it
+    has crashed ``crash_loop_restarts`` times within ``crash_loop_window_s``: then it
+    is a crash loop, restarting stops and the deployment shows ``crash_loop`` until
+    the next deploy or rollback. A server that fails ``unhealthy_checks`` health rounds
+    in a row (``builds.health_interval_s`` apart) counts as crashed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    restart: bool = Field(default=True, description="Restart crashed servers.")
+    backoff_initial_s: float = Field(
+        default=0.5, ge=0, le=3600, description="Wait before the first restart."
+    )
+    backoff_max_s: float = Field(
+        default=60.0, ge=0, le=3600, description="Longest wait between restarts."
+    )
+    crash_loop_restarts: int = Field(
+        default=5, ge=1, le=1000, description="Crashes within the window that make a loop."
+    )
+    crash_loop_window_s: float = Field(
+        default=600.0, gt=0, le=86400, description="The crash loop's window."
+    )
+    unhealthy_checks: int = Field(
+        default=3, ge=1, le=1000, description="Failed health rounds in a row that count as a crash."
+    )
 
 
 def _nameserver(value: str) -> tuple[str, int]:
@@ -248,6 +277,7 @@ class MastraAdminSettings(BaseSettings):
     )
     plugins_deny: list[str] = Field(default_factory=list, description="Plugins never to load.")
     builds: BuildSettings = Field(default_factory=BuildSettings)
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     domains: DomainSettings = Field(default_factory=DomainSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

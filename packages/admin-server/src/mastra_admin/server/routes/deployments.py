@@ -209,7 +209,7 @@ endpoints = [
         "POST",
         f"{D}/rollback",
         rollback,
-        "Serve an earlier build again, unbuilt",
+        "Serve an earlier build again, unbuilt (with an empty body: the previous healthy build)",
         "deployments",
         permission="deployment:deploy",
         body=RollbackRequest,

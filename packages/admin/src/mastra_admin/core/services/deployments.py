@@ -445,6 +445,32 @@ class DeploymentService(Service):
         )
         return await self.enqueue(build, team)
 
+    async def _previous_healthy(self, deployment: Deployment) -> Build:
+        """The newest succeeded build other than the current one (and not running the
+        current one's output) whose output the runner still keeps."""
+        current = (
+            await self.storage.builds.get(deployment.current_build_id)
+            if deployment.current_build_id
+            else None
+        )
+        serving = {deployment.current_build_id}
+        if current is not None and current.artifact_build_id:
+            serving.add(current.artifact_build_id)
+        runner = self.context.require_runner()
+        recent = await self.storage.builds.list_for_deployment(deployment.id, limit=200)
+        for build in recent:  # newest first
+            if build.status is not BuildStatus.SUCCEEDED:
+                continue
+            output = build.artifact_build_id or build.id
+            if build.id in serving or output in serving:
+                continue
+            if await runner.has_artifact(output) is not None:
+                return build
+        raise Conflict(
+            "there is no earlier succeeded build whose output is still kept",
+            details={"deployment_id": deployment.id},
+        )
+
     async def rollback(
         self, actor: Actor, deployment_id: str, request: RollbackRequest | str
     ) -> Build:
@@ -455,6 +481,9 @@ class DeploymentService(Service):
             request = RollbackRequest(build_id=request)
         if request.commit_sha is not None:
             target = await self._build_of_commit(deployment.id, request.commit_sha)
+            build_id = target.id
+        elif request.build_id is None:
+            target = await self._previous_healthy(deployment)
             build_id = target.id
         else:
             build_id = request.build_id or ""

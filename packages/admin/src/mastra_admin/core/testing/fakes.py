@@ -24,6 +24,7 @@ from mastra_admin.core.runner import (
     BuildContext,
     LogSink,
     ProjectRunner,
+    ServerExit,
     ServerStats,
 )
 from mastra_admin.core.source import ProjectSource, ProjectSourceProvider
@@ -44,7 +45,9 @@ class FakeRunner(ProjectRunner):
 
     Knobs (attributes, change them any time): ``fail_step`` makes that step raise
     ``BuildFailed`` (or ``fail_error`` when set, to play a bug); ``hang_step`` makes
-    it wait until cancelled; ``step_delay_s`` makes every build step take that long.
+    it wait until cancelled; ``step_delay_s`` makes every build step take that long;
+    a server in ``unhealthy`` fails its health checks; ``exit`` plays a server that
+    exits by itself.
     ``max_concurrent_builds`` records the most builds that were in ``build`` at once.
     """
 
@@ -68,6 +71,8 @@ class FakeRunner(ProjectRunner):
         self.artifacts: dict[str, BuildArtifact] = {}
         self.running: dict[str, RunningServer] = {}
         self.attachable: set[str] = set()
+        self.unhealthy: set[str] = set()
+        """Servers that answer their health check with an error."""
         self.builds_started: list[str] = []
         self.builds_cancelled: list[str] = []
         self.contexts: dict[str, BuildContext] = {}
@@ -155,7 +160,7 @@ class FakeRunner(ProjectRunner):
         alive = server.id in self.running
         return ServerStats(
             alive=alive,
-            healthy=alive,
+            healthy=alive and server.id not in self.unhealthy,
             memory_usage_mb=64.0 if alive else None,
             cpu_percent=1.5 if alive else None,
         )
@@ -181,6 +186,21 @@ class FakeRunner(ProjectRunner):
     def crash(self, server_id: str) -> None:
         """The server's process dies (as if killed from outside)."""
         self.running.pop(server_id, None)
+
+    async def exit(self, server_id: str, code: int, *lines: str) -> None:
+        """The server's process exits by itself and the runner reports it."""
+        server = self.running.pop(server_id)
+        await self.report_exit(
+            ServerExit(
+                server_id=server_id,
+                deployment_id=server.deployment_id,
+                build_id=server.build_id,
+                exit_code=code,
+                reason=f"exited with code {code}",
+                log_tail=list(lines),
+                at=utcnow(),
+            )
+        )
 
 
 class FakeRouter(EdgeRouterProvider):

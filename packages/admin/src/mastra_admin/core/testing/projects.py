@@ -16,6 +16,10 @@ Variants misbehave in one way each, for testing runners: ``install_fails``,
 ``crashes_at_start``, ``never_healthy``, ``ignores_sigterm``, ``forks_grandchild``
 (one child in the group, one that escapes it and ignores SIGTERM) and
 ``prints_secret`` (the build prints the value of ``secret_env``).
+``misbehaves_on_cue`` builds and serves, and then misbehaves as its environment says:
+``CRASH_AT_START=1`` throws at start, ``CRASH_AFTER_REQUESTS=n`` exits with code 7
+once its n-th agent request has been answered, ``HANG_HEALTH_AFTER_REQUESTS=n`` stops
+answering ``/health`` after n agent requests (for crash-recovery tests).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ Variant = Literal[
     "ignores_sigterm",
     "forks_grandchild",
     "prints_secret",
+    "misbehaves_on_cue",
 ]
 VARIANTS: tuple[Variant, ...] = get_args(Variant)
 
@@ -64,6 +69,35 @@ def _asset(name: str) -> str:
         .joinpath("_mastra_project", name)
         .read_text(encoding="utf-8")
     )
+
+
+_MISBEHAVE = """
+const cue = (name) => Number(process.env[name] || 0);
+if (cue('CRASH_AT_START')) {
+  throw new Error('CRASH_AT_START is set: the weather agent cannot start');
+}
+let served = 0;
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, request, response) {
+  if (event === 'request') {
+    const hang = cue('HANG_HEALTH_AFTER_REQUESTS');
+    if (request.url === '/health' && hang && served >= hang) {
+      return true; // never answered
+    }
+    if (request.url.startsWith('/api/agents')) {
+      served += 1;
+      const crash = cue('CRASH_AFTER_REQUESTS');
+      if (crash && served >= crash) {
+        response.on('finish', () => {
+          console.error(`crashing after ${served} requests, as CRASH_AFTER_REQUESTS says`);
+          process.exit(7);
+        });
+      }
+    }
+  }
+  return emit.apply(this, arguments);
+};
+"""
 
 
 def _user_code(variant: Variant, agents: dict[str, str], service_name: str) -> str:
@@ -96,6 +130,9 @@ def _user_code(variant: Variant, agents: dict[str, str], service_name: str) -> s
             "spawn(process.execPath, ['-e', stubborn], { detached: true, stdio: 'ignore' })"
             ".unref();\n"
         )
+    if variant == "misbehaves_on_cue":
+        prelude = "import http from 'node:http';\n"
+        epilogue = _MISBEHAVE
     if variant == "crashes_at_start":
         epilogue = (
             "\nthrow new Error('OPENAI_API_KEY is not set: the weather agent cannot start');\n"

@@ -86,6 +86,31 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def group_has_live_members(pgid: int) -> bool:
+    """Whether a process of the group is alive, zombies not counted (``group_alive``
+    counts them: a zombie whose parent is gone waits for init to reap it, which some
+    inits do only every second or two). Reads ``/proc``; elsewhere, ``group_alive``."""
+    if not group_alive(pgid):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

@@ -59,6 +59,7 @@ from mastra_admin.runners.local._layout import (
 from mastra_admin.runners.local._ports import PortAllocator
 from mastra_admin.runners.local._process import (
     group_alive,
+    group_has_live_members,
     kill_group,
     kill_processes,
     matching_process,
@@ -765,6 +766,10 @@ class LocalProcessRunner(ProjectRunner):
     async def is_alive(self, server: RunningServer) -> bool:
         return matching_process(server.process_id, server.process_started_at) is not None
 
+    def reports_exit_of(self, server: RunningServer) -> bool:
+        supervised = self._servers.get(server.id)
+        return supervised is not None and supervised.child is not None
+
     async def attach(self, server: RunningServer) -> bool:
         if server.id in self._servers:
             return True
@@ -1047,7 +1052,7 @@ async def _wait_gone(pgid: int, others: Sequence[psutil.Process], timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while True:
         alive_others = [p for p in others if _running(p)]
-        if not group_alive(pgid) and not alive_others:
+        if not group_has_live_members(pgid) and not alive_others:
             return True
         if time.monotonic() >= deadline:
             return False

@@ -176,6 +176,7 @@ const STATUS_TONE = {
   debug: "neutral",
   info: "info",
   failed: "bad",
+  crash_loop: "bad",
   error: "bad",
   fatal: "bad",
   unhealthy: "bad",
