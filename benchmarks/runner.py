@@ -438,10 +438,12 @@ async def _recovery_figures(root: Path) -> list[Figure]:
             recoveries.append(time.perf_counter() - began)
             orchestrator.crashes.reset(deployment.id)  # each round is a first crash
     finally:
+        # Closing the platform leaves servers running (the next start adopts them):
+        # stop the deployment's, with no restart pending any more.
+        await orchestrator.stop()
+        for server in await admin.context.storage.servers.list_active():
+            await runner.stop(server, grace_s=2)
         await admin.close()
-        for server in list(runner._servers.values()):
-            with contextlib.suppress(Exception):
-                psutil.Process(server.process.pid).kill()
     start = statistics.median(starts)
     p95 = _percentile(recoveries, 0.95)
     return [

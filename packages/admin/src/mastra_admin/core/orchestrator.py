@@ -38,6 +38,7 @@ from mastra_admin.core.models import (
     DeploymentStatus,
     HealthStatus,
     Project,
+    Route,
     RunningServer,
     Team,
     utcnow,
@@ -486,20 +487,13 @@ class BuildOrchestrator:
         storage = self.context.storage
         public_url = deployment.public_url
         router = self.context.router
-        if router is not None:
-            config = RouteConfig(
-                deployment_id=deployment.id,
-                project_id=project.id,
-                subdomain=self.deployments.subdomain_for(team, project, deployment),
-                target_host=server.host,
-                target_port=server.port,
-            )
-            try:
-                route = await router.register_route(config)
-            except BuildFailed:
-                raise
-            except MastraAdminError as exc:
-                raise BuildFailed("route", f"routing failed: {exc.message}") from exc
+        try:
+            route = await self._route_to(team, project, deployment, server)
+        except BuildFailed:
+            raise
+        except MastraAdminError as exc:
+            raise BuildFailed("route", f"routing failed: {exc.message}") from exc
+        if route is not None:
             public_url = route.public_url
             await sink(f"==> routed {public_url} to the new server")
         job.committed = True  # traffic goes to the new server: no undoing from here
@@ -521,6 +515,23 @@ class BuildOrchestrator:
                 internal_host=server.host,
                 internal_port=server.port,
             ),
+        )
+
+    async def _route_to(
+        self, team: Team, project: Project, deployment: Deployment, server: RunningServer
+    ) -> Route | None:
+        """Point the deployment's host at ``server`` (``None`` without a router)."""
+        router = self.context.router
+        if router is None:
+            return None
+        return await router.register_route(
+            RouteConfig(
+                deployment_id=deployment.id,
+                project_id=project.id,
+                subdomain=self.deployments.subdomain_for(team, project, deployment),
+                target_host=server.host,
+                target_port=server.port,
+            )
         )
 
     async def _finish_success(self, build: Build, sink: LogSink) -> Build:
@@ -946,17 +957,7 @@ class BuildOrchestrator:
             started = await runner.start(ctx, artifact, keep)
             server = await storage.servers.create(started)
             started = server
-            router = self.context.router
-            if router is not None:
-                await router.register_route(
-                    RouteConfig(
-                        deployment_id=deployment.id,
-                        project_id=project.id,
-                        subdomain=self.deployments.subdomain_for(team, project, deployment),
-                        target_host=server.host,
-                        target_port=server.port,
-                    )
-                )
+            await self._route_to(team, project, deployment, server)
         except MastraAdminError as exc:
             if started is not None:
                 await self._stop_server(started)

@@ -14,14 +14,16 @@ from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import structlog
-from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mastra_admin.core.email import EmailMessage, EmailProvider
 from mastra_admin.core.errors import InvalidInput, Unavailable
+
+if TYPE_CHECKING:
+    from email_validator import ValidatedEmail
 
 __all__ = ["SmtpEmailProvider", "SmtpEmailSettings"]
 
@@ -90,6 +92,9 @@ class SmtpEmailSettings(BaseModel):
 
 def _parse_sender(value: str) -> Address:
     """The settings' sender as a header address; ``ValueError`` says what is wrong."""
+    # Imported here: every process loads the built-in plugin, few send mail (40 ms).
+    from email_validator import EmailNotValidError, validate_email
+
     if _has_control_characters(value):
         raise ValueError("the sender address must be on one line")
     try:
@@ -117,6 +122,8 @@ def _recipient(value: str) -> str:
     No display name, no list, no comment, no quoted local part: whatever else a
     header parser would make of it could add a recipient nobody asked for.
     """
+    from email_validator import EmailNotValidError, validate_email
+
     if _has_control_characters(value):
         raise InvalidInput(
             "the recipient must be one e-mail address on one line",

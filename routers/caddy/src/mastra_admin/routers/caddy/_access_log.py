@@ -133,6 +133,7 @@ class AccessLogTail:
 _INFO, _WARN, _ERROR = LogLevel.INFO.value, LogLevel.WARN.value, LogLevel.ERROR.value
 _LATEST_TS = 1e11
 """Seconds since 1970 past any real clock (year 5138): a larger ``ts`` is not a time."""
+_NUMBER = (int, float)
 
 
 def access_log_record(
@@ -194,9 +195,6 @@ def access_log_record(
             "proto": proto,
         },
     }
-
-
-_NUMBER = (int, float)
 
 
 def access_log_line(
